@@ -1,0 +1,5 @@
+import sys
+
+from embedded_stack.stack import main
+
+sys.exit(main())

@@ -1,0 +1,44 @@
+"""The AWS resources the pipelines expect, created in the moto server (Terraform does this
+on AWS: see infra/)."""
+
+from __future__ import annotations
+
+import json
+
+ALERTS_INBOX = "mlops-alerts-inbox"
+
+
+def clients(endpoint: str, region: str):
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
+    return {name: session.client(name, endpoint_url=endpoint) for name in ("s3", "sns", "sqs")}
+
+
+def provision(endpoint: str, region: str, env: dict[str, str]) -> None:
+    """Buckets, the alerts topic and an SQS inbox subscribed to it (so alerts can be read back)."""
+    c = clients(endpoint, region)
+    for bucket in (env["MLOPS_RAW_BUCKET"], env["MLOPS_CURATED_BUCKET"], env["MLOPS_LANDING_BUCKET"]):
+        c["s3"].create_bucket(Bucket=bucket)
+    topic_arn = c["sns"].create_topic(Name=env["MLOPS_ALERTS_TOPIC_ARN"].rsplit(":", 1)[-1])["TopicArn"]
+    queue_url = c["sqs"].create_queue(QueueName=ALERTS_INBOX)["QueueUrl"]
+    queue_arn = c["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    subs = c["sns"].list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    if not any(s["Endpoint"] == queue_arn for s in subs):
+        c["sns"].subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+
+def read_alerts(endpoint: str, region: str, wait_seconds: int = 1) -> list[dict]:
+    """Drain the alerts inbox: each item has the SNS Subject and Message."""
+    c = clients(endpoint, region)
+    url = c["sqs"].get_queue_url(QueueName=ALERTS_INBOX)["QueueUrl"]
+    out = []
+    while True:
+        resp = c["sqs"].receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds)
+        msgs = resp.get("Messages", [])
+        if not msgs:
+            return out
+        for m in msgs:
+            body = json.loads(m["Body"])
+            out.append({"subject": body.get("Subject"), "message": body.get("Message")})
+            c["sqs"].delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])

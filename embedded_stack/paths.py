@@ -1,0 +1,60 @@
+"""Where the stack keeps its state (one git-ignored folder) and which ports it uses."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    state: Path
+    pg_port: int
+    moto_port: int
+    airflow_port: int
+    region: str = "us-east-1"
+    account: str = "123456789012"
+
+    @classmethod
+    def from_env(cls) -> StackConfig:
+        state = Path(os.environ.get("MLOPS_STATE_DIR", REPO / ".local")).resolve()
+        return cls(
+            state=state,
+            pg_port=int(os.environ.get("MLOPS_PG_PORT", "55432")),
+            moto_port=int(os.environ.get("MLOPS_MOTO_PORT", "55500")),
+            airflow_port=int(os.environ.get("MLOPS_AIRFLOW_PORT", "58080")),
+        )
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def pgdata(self) -> Path:
+        return self.state / "pgdata"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state / "airflow"
+
+    @property
+    def env_file(self) -> Path:
+        return self.state / "stack.env"
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.airflow_port}"
+
+    def pg_uri(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{database}"

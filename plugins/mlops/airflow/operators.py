@@ -1,0 +1,173 @@
+"""Thin operators over `mlops.work.ingest`: they resolve connections and the data interval,
+call the work function, and turn its outcome into task state, XCom and alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from mlops.settings import Settings
+
+
+def _s3(settings: Settings):
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
+
+
+def _interval(context) -> tuple[str, str, str]:
+    from mlops.work.layout import ds_of
+
+    start, end = context["data_interval_start"], context["data_interval_end"]
+    return ds_of(start), start.isoformat(), end.isoformat()
+
+
+class PostgresToRawOperator(BaseOperator):
+    """Extract one data interval of a PostgreSQL table into the raw bucket as Parquet."""
+
+    template_fields: Sequence[str] = ("sql",)
+    template_ext: Sequence[str] = (".sql",)
+    template_fields_renderers = {"sql": "sql"}
+    ui_color = "#d4e6f1"
+
+    def __init__(self, *, source: str, table: str, conn_id: str, sql: str, **kwargs):
+        super().__init__(**kwargs)
+        self.source, self.table, self.conn_id, self.sql = source, table, conn_id, sql
+
+    def execute(self, context):
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        from mlops.work.ingest import extract_postgres_interval
+
+        settings = Settings.from_env()
+        ds, _, _ = _interval(context)
+        url = PostgresHook(postgres_conn_id=self.conn_id).sqlalchemy_url.set(drivername="postgresql")
+        return extract_postgres_interval(
+            _s3(settings), url.render_as_string(hide_password=False), self.sql, settings.raw_bucket, self.source, self.table, ds
+        )
+
+
+class LandingToRawOperator(BaseOperator):
+    """Convert the landing files this interval owns into raw Parquet objects."""
+
+    template_fields: Sequence[str] = ("landing_prefix",)
+    ui_color = "#d4e6f1"
+
+    def __init__(self, *, source: str, table: str, landing_prefix: str, **kwargs):
+        super().__init__(**kwargs)
+        self.source, self.table, self.landing_prefix = source, table, landing_prefix
+
+    def execute(self, context):
+        from mlops.work.ingest import extract_landing_interval
+
+        settings = Settings.from_env()
+        ds, _, _ = _interval(context)
+        return extract_landing_interval(
+            _s3(settings), settings.landing_bucket, self.landing_prefix, settings.raw_bucket, self.source, self.table, ds
+        )
+
+
+class ValidateRawOperator(BaseOperator):
+    """Validate the extracted parts; quarantine and alert on rejects.
+
+    With `fail_on_reject` (database sources: the interval is one batch) a reject fails the
+    task and nothing is published. Without it (landing files: each file is a batch) the
+    accepted files go on to be published and `CheckQuarantineOperator` fails the run after.
+    """
+
+    ui_color = "#fcf3cf"
+
+    def __init__(self, *, source: str, table: str, dataset: str, suite_path: str, extract_task_id: str,
+                 fail_on_reject: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.source, self.table, self.dataset = source, table, dataset
+        self.suite_path, self.extract_task_id, self.fail_on_reject = suite_path, extract_task_id, fail_on_reject
+
+    def execute(self, context):
+        from mlops.work import landing
+        from mlops.work.ingest import validate_parts
+
+        settings = Settings.from_env()
+        s3 = _s3(settings)
+        ds, _, _ = _interval(context)
+        parts = context["ti"].xcom_pull(task_ids=self.extract_task_id) or []
+        report = validate_parts(s3, settings.raw_bucket, parts, self.suite_path, self.source, self.table, ds)
+        for entry in report.accepted:
+            self.log.info(entry["message"])
+        for entry in report.rejected:
+            if entry.get("landing_key"):
+                landing.mark(s3, settings.landing_bucket, entry["landing_key"], ds, "quarantined")
+        if report.rejected:
+            send_alert(
+                settings,
+                subject=f"[mlops] rejected batch: {self.dataset} ds={ds}",
+                message=_alert_text(self.dataset, ds, report.rejected),
+            )
+            if self.fail_on_reject:
+                raise AirflowFailException(_alert_text(self.dataset, ds, report.rejected))
+        return report.to_dict()
+
+
+class PublishCuratedOperator(BaseOperator):
+    """Publish the accepted parts as the curated partition; updates the dataset's Asset."""
+
+    ui_color = "#d5f5e3"
+
+    def __init__(self, *, source: str, dataset: str, key: str, changed_at: str | None, validate_task_id: str, **kwargs):
+        super().__init__(**kwargs)
+        self.source, self.dataset, self.key, self.changed_at = source, dataset, key, changed_at
+        self.validate_task_id = validate_task_id
+
+    def execute(self, context):
+        from mlops.work import landing
+        from mlops.work.ingest import publish_accepted
+
+        settings = Settings.from_env()
+        s3 = _s3(settings)
+        ds, start, end = _interval(context)
+        report = context["ti"].xcom_pull(task_ids=self.validate_task_id) or {"accepted": []}
+        manifest = publish_accepted(
+            s3, settings.raw_bucket, settings.curated_bucket, report["accepted"], self.dataset, ds,
+            (start, end), self.key, self.changed_at, self.source,
+        )
+        for entry in report["accepted"]:
+            if entry.get("landing_key"):
+                landing.mark(s3, settings.landing_bucket, entry["landing_key"], ds, "published")
+        for outlet in self.outlets:
+            context["outlet_events"][outlet].extra = {"ds": ds, "rows": manifest["rows"], "files": len(manifest["files"])}
+        return {"ds": ds, "rows": manifest["rows"], "files": len(manifest["files"])}
+
+
+class CheckQuarantineOperator(BaseOperator):
+    """Fail the run, after the good files are published, if any file of it was quarantined."""
+
+    ui_color = "#fadbd8"
+
+    def __init__(self, *, dataset: str, validate_task_id: str, **kwargs):
+        super().__init__(**kwargs)
+        self.dataset, self.validate_task_id = dataset, validate_task_id
+
+    def execute(self, context):
+        ds, _, _ = _interval(context)
+        report = context["ti"].xcom_pull(task_ids=self.validate_task_id) or {"rejected": []}
+        if report["rejected"]:
+            raise AirflowFailException(_alert_text(self.dataset, ds, report["rejected"]))
+        self.log.info("no file of %s ds=%s was quarantined", self.dataset, ds)
+
+
+def _alert_text(dataset: str, ds: str, rejected: list[dict]) -> str:
+    lines = [f"Rejected batch(es) for curated dataset '{dataset}', partition ds={ds}. The curated data was not changed by them."]
+    for r in rejected:
+        lines.append(r["message"])
+        lines.append(f"  quarantined at {r['quarantine']['data']} (validation result: {r['quarantine']['validation']})")
+    return "\n".join(lines)
+
+
+def send_alert(settings: Settings, subject: str, message: str) -> None:
+    from airflow.providers.amazon.aws.hooks.sns import SnsHook
+
+    SnsHook(aws_conn_id=settings.aws_conn_id).publish_to_target(
+        target_arn=settings.alerts_topic_arn, message=message, subject=subject[:100]
+    )

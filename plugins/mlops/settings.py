@@ -1,0 +1,36 @@
+"""Deployment settings read from the environment at run time.
+
+The same DAGs run on MWAA and on the embedded stack; only these values differ. On MWAA they
+come from the environment's Airflow configuration / startup script, locally from
+`.local/stack.env`. Reading them is cheap and touches no network, so DAG files may use them
+at parse time (bucket names end up in Asset URIs).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_bucket: str
+    curated_bucket: str
+    landing_bucket: str
+    alerts_topic_arn: str
+    aws_conn_id: str
+    environment: str
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            raw_bucket=env.get("MLOPS_RAW_BUCKET", "mlops-raw"),
+            curated_bucket=env.get("MLOPS_CURATED_BUCKET", "mlops-curated"),
+            landing_bucket=env.get("MLOPS_LANDING_BUCKET", "mlops-landing"),
+            alerts_topic_arn=env.get(
+                "MLOPS_ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:mlops-alerts"
+            ),
+            aws_conn_id=env.get("MLOPS_AWS_CONN_ID", "aws_default"),
+            environment=env.get("MLOPS_ENVIRONMENT", "local"),
+        )

@@ -1,0 +1,1 @@
+"""Plain-Python work parts: no Airflow imports, tested with plain pytest."""

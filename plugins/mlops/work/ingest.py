@@ -1,0 +1,118 @@
+"""The ingestion steps of one table for one data interval, as plain functions.
+
+extract  -> raw Parquet object(s) for the interval
+validate -> each raw object checked against the dataset's suite; rejects quarantined
+publish  -> accepted objects become the curated partition (atomically, via the manifest)
+
+Each step takes a boto3 S3 client and plain values, so it runs the same under an Airflow
+operator, in a test against moto, or from a shell.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+from mlops.work import landing, layout
+from mlops.work.extract import extract_csv_object, extract_postgres
+from mlops.work.publish import Part, publish_partition, quarantine
+from mlops.work.s3 import sha256_file
+from mlops.work.validate import load_suite_document, validate_frame
+
+log = logging.getLogger(__name__)
+
+
+class BatchRejected(Exception):
+    """A batch broke its expectation suite; the message names what broke and where."""
+
+    def __init__(self, message: str, quarantined: list[dict]):
+        super().__init__(message)
+        self.quarantined = quarantined
+
+
+@dataclass
+class ValidationReport:
+    accepted: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+
+    @property
+    def message(self) -> str:
+        return "\n".join(r["message"] for r in self.rejected)
+
+    def to_dict(self) -> dict:
+        return {"accepted": self.accepted, "rejected": self.rejected}
+
+
+def extract_postgres_interval(s3, uri: str, sql: str, raw_bucket: str, source: str, table: str, ds: str) -> list[dict]:
+    result = extract_postgres(s3, uri, sql, raw_bucket, layout.raw_key(source, table, ds))
+    return [result.to_dict() | {"part": "data"}]
+
+
+def extract_landing_interval(
+    s3, landing_bucket: str, landing_prefix: str, raw_bucket: str, source: str, table: str, ds: str
+) -> list[dict]:
+    """Convert every landing file this interval owns into a raw Parquet object."""
+    keys = landing.files_for_interval(s3, landing_bucket, landing_prefix, ds)
+    log.info("%d landing file(s) for ds=%s under s3://%s/%s", len(keys), ds, landing_bucket, landing_prefix)
+    parts = []
+    for key in keys:
+        part = layout.part_name(key)
+        result = extract_csv_object(s3, landing_bucket, key, raw_bucket, layout.raw_key(source, table, ds, part))
+        parts.append(result.to_dict() | {"part": part, "landing_key": key})
+    # Raw objects of files this interval no longer owns would otherwise linger as leftovers.
+    wanted = {p["key"] for p in parts}
+    prefix = layout.raw_prefix(source, table, ds)
+    stale = [o["Key"] for o in s3.list_objects_v2(Bucket=raw_bucket, Prefix=prefix).get("Contents", []) if o["Key"] not in wanted]
+    for key in stale:
+        s3.delete_object(Bucket=raw_bucket, Key=key)
+    return parts
+
+
+def _read_parquet(path: str):
+    import pandas as pd
+
+    return pd.read_parquet(path)
+
+
+def validate_parts(s3, raw_bucket: str, parts: list[dict], suite_path, source: str, table: str, ds: str) -> ValidationReport:
+    """Validate each raw part; quarantine the rejected ones with their validation result."""
+    suite_doc = load_suite_document(suite_path)
+    report = ValidationReport()
+    for p in parts:
+        with tempfile.TemporaryDirectory(prefix="mlops-validate-") as tmp:
+            local = os.path.join(tmp, "part.parquet")
+            head = s3.head_object(Bucket=raw_bucket, Key=p["key"])
+            s3.download_file(raw_bucket, p["key"], local)
+            outcome = validate_frame(_read_parquet(local), suite_doc)
+            digest = sha256_file(local)
+        where = f"partition {source}/{table}/ds={ds}" + (f" file {p['landing_key']}" if p.get("landing_key") else "")
+        entry = {
+            "key": p["key"],
+            "etag": head["ETag"],
+            "sha256": digest,
+            "rows": outcome.rows,
+            "columns": p.get("columns", []),
+            "part": p.get("part", "data"),
+            "landing_key": p.get("landing_key"),
+            "message": outcome.message(where),
+        }
+        if outcome.success:
+            report.accepted.append(entry)
+        else:
+            entry["quarantine"] = quarantine(s3, raw_bucket, p["key"], source, table, ds, entry["part"], outcome.to_dict())
+            entry["failures"] = [f.describe() for f in outcome.failures]
+            report.rejected.append(entry)
+    return report
+
+
+def publish_accepted(
+    s3, raw_bucket: str, curated_bucket: str, accepted: list[dict], dataset: str, ds: str,
+    interval: tuple[str, str], key_column: str, changed_at: str | None, source: str,
+) -> dict:
+    columns = accepted[0]["columns"] if accepted else []
+    parts = [Part.from_dict(a) for a in accepted]
+    return publish_partition(
+        s3, raw_bucket, parts, curated_bucket, dataset, ds, interval, columns, key_column, changed_at, source
+    )

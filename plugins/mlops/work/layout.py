@@ -1,0 +1,71 @@
+"""Where every object lives in S3. One place, so readers, writers and IAM agree.
+
+    raw        s3://<raw>/<source>/<table>/ds=<YYYY-MM-DD>/<part>.parquet
+    quarantine s3://<raw>/_quarantine/<source>/<table>/ds=<YYYY-MM-DD>/<part>.{parquet,validation.json}
+    curated    s3://<curated>/<dataset>/ds=<YYYY-MM-DD>/data-<sha256[:16]>.parquet
+               s3://<curated>/<dataset>/ds=<YYYY-MM-DD>/_manifest.json   (the publish marker)
+
+Curated data files are named by their content, so publishing the same interval twice
+writes the same keys; the manifest is what makes a partition visible.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+QUARANTINE_PREFIX = "_quarantine"
+MANIFEST_NAME = "_manifest.json"
+_DS = re.compile(r"ds=(\d{4}-\d{2}-\d{2})/")
+
+
+def ds_of(value: date | str) -> str:
+    """The partition label of a data interval start: `YYYY-MM-DD`."""
+    if isinstance(value, str):
+        return date.fromisoformat(value[:10]).isoformat()
+    return value.strftime("%Y-%m-%d")
+
+
+def raw_prefix(source: str, table: str, ds: str) -> str:
+    return f"{source}/{table}/ds={ds}/"
+
+
+def raw_key(source: str, table: str, ds: str, part: str = "data") -> str:
+    return f"{raw_prefix(source, table, ds)}{part}.parquet"
+
+
+def quarantine_prefix(source: str, table: str, ds: str) -> str:
+    return f"{QUARANTINE_PREFIX}/{source}/{table}/ds={ds}/"
+
+
+def quarantine_keys(source: str, table: str, ds: str, part: str = "data") -> tuple[str, str]:
+    prefix = quarantine_prefix(source, table, ds)
+    return f"{prefix}{part}.parquet", f"{prefix}{part}.validation.json"
+
+
+def dataset_prefix(dataset: str) -> str:
+    return f"{dataset}/"
+
+
+def curated_prefix(dataset: str, ds: str) -> str:
+    return f"{dataset}/ds={ds}/"
+
+
+def curated_data_key(dataset: str, ds: str, sha256: str) -> str:
+    return f"{curated_prefix(dataset, ds)}data-{sha256[:16]}.parquet"
+
+
+def manifest_key(dataset: str, ds: str) -> str:
+    return f"{curated_prefix(dataset, ds)}{MANIFEST_NAME}"
+
+
+def partition_of(key: str) -> str | None:
+    """The `YYYY-MM-DD` partition a key belongs to, or None."""
+    m = _DS.search(key)
+    return m.group(1) if m else None
+
+
+def part_name(filename: str) -> str:
+    """A safe raw part name for a landing file: its base name without extension."""
+    stem = filename.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem) or "file"
