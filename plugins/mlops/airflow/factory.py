@@ -55,6 +55,7 @@ def _doc(cfg: SourceConfig) -> str:
 
 def build_source_dag(cfg: SourceConfig, settings: Settings | None = None):
     from airflow.sdk import DAG
+    from airflow.sdk import CronDataIntervalTimetable
 
     from mlops.airflow.assets import curated_asset
     from mlops.airflow.operators import (
@@ -71,7 +72,8 @@ def build_source_dag(cfg: SourceConfig, settings: Settings | None = None):
         dag_id=f"ingest_{cfg.name}",
         description=cfg.description.strip().splitlines()[0],
         doc_md=_doc(cfg),
-        schedule=cfg.schedule,
+        # Explicit data intervals: each run owns [start, end), so reruns and backfills are one operation.
+        schedule=CronDataIntervalTimetable(cfg.schedule, timezone="UTC"),
         start_date=datetime.combine(cfg.start_date, datetime.min.time(), tzinfo=UTC),
         catchup=False,
         # Landing runs take files by tagging them; one run at a time keeps two runs from
