@@ -64,6 +64,13 @@ def publish_partition(
     files = []
     for part in sorted(parts, key=lambda p: p.key):
         target = layout.curated_data_key(dataset, ds, part.sha256)
+        _changed = PublishError(
+            f"s3://{raw_bucket}/{part.key} changed after it was validated; rerun the interval "
+            "so the new content is validated before it is published"
+        )
+        # Checked here and enforced again by CopySourceIfMatch (S3 applies it atomically).
+        if s3.head_object(Bucket=raw_bucket, Key=part.key)["ETag"] != part.etag:
+            raise _changed
         try:
             s3.copy_object(
                 Bucket=curated_bucket,
@@ -74,10 +81,7 @@ def publish_partition(
             )
         except s3.exceptions.ClientError as err:
             if err.response["Error"]["Code"] in ("PreconditionFailed", "412"):
-                raise PublishError(
-                    f"s3://{raw_bucket}/{part.key} changed after it was validated; rerun the interval "
-                    "so the new content is validated before it is published"
-                ) from err
+                raise _changed from err
             raise
         files.append({"key": target, "rows": part.rows, "sha256": part.sha256, "from": f"s3://{raw_bucket}/{part.key}"})
     manifest = {

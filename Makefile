@@ -1,0 +1,66 @@
+# Two commands matter: `make demo` and `make test`. Both create .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv test test-unit test-e2e demo up down status bench lint fmt lock clean
+
+help:
+	@echo "make demo     run the whole pipeline on the embedded stack (seeds data, backfills, prints a summary)"
+	@echo "make test     run the test suite (unit, DAG integrity, end to end on the embedded stack)"
+	@echo "make up/down  start/stop the embedded stack (PostgreSQL, moto, Airflow) for interactive use"
+	@echo "make status   which stack processes are running"
+	@echo "make bench    benchmarks (ingest throughput and memory, DAG parse time); writes bench/results/"
+	@echo "make lint     ruff"
+	@echo "make lock     re-lock requirements/lock.txt after changing requirements.txt or requirements/dev.in"
+	@echo "make clean    stop the stack and delete its state (.local/)"
+
+$(STAMP): requirements/lock.txt
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v in ((3, 11), (3, 12)) else "need Python 3.12 (what MWAA 3.3.1 runs) or 3.11, found %d.%d; set PYTHON=/path/to/python3.12" % v)'
+	@echo "creating $(VENV) with $(PYTHON) and installing requirements/lock.txt (first run takes a few minutes)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -q --disable-pip-version-check uv
+	@$(BIN)/uv pip install -q --python $(BIN)/python -r requirements/lock.txt
+	@touch $@
+
+venv: $(STAMP)
+
+test: venv
+	$(BIN)/python -m pytest
+
+test-unit: venv
+	$(BIN)/python -m pytest tests/unit tests/dags
+
+test-e2e: venv
+	$(BIN)/python -m pytest tests/e2e
+
+demo: venv
+	$(BIN)/python -m embedded_stack.demo
+
+up: venv
+	$(BIN)/python -m embedded_stack up
+
+down:
+	@test -x $(BIN)/python && $(BIN)/python -m embedded_stack down || true
+
+status: venv
+	$(BIN)/python -m embedded_stack status
+
+bench: venv
+	$(BIN)/python -m bench
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+lock: venv
+	PATH=$(BIN):$$PATH requirements/compile.sh
+
+clean: down
+	rm -rf .local

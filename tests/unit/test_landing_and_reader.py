@@ -1,0 +1,104 @@
+"""Landing files are ingested once (late files too); the reader sees only published data."""
+
+import pandas as pd
+import pytest
+
+from mlops.config import EXPECTATIONS_DIR
+from mlops.reader import CuratedReader, main
+from mlops.work import landing, layout
+from mlops.work.ingest import extract_landing_interval, publish_accepted, validate_parts
+from mlops.work.s3 import list_keys
+
+PREFIX = "digits_drop/incoming/"
+SUITE = EXPECTATIONS_DIR / "digits_images.json"
+
+
+def _drop(s3, name, rows=5, start=0, bad=False):
+    df = pd.DataFrame({"image_id": [f"img-{start + i}" for i in range(rows)], "label": [i % 10 for i in range(rows)]})
+    for p in range(64):
+        df[f"pixel_{p}"] = 3
+    if bad:
+        df.loc[0, "pixel_7"] = 99
+    s3.put_object(Bucket=s3.buckets["landing"], Key=PREFIX + name, Body=df.to_csv(index=False).encode())
+
+
+def _ingest(s3, ds):
+    b = s3.buckets
+    parts = extract_landing_interval(s3, b["landing"], PREFIX, b["raw"], "digits_drop", "images", ds)
+    report = validate_parts(s3, b["raw"], parts, SUITE, "digits_drop", "images", ds)
+    for r in report.rejected:
+        landing.mark(s3, b["landing"], r["landing_key"], ds, "quarantined")
+    publish_accepted(s3, b["raw"], b["curated"], report.accepted, "digits_images", ds, (ds, ds), "image_id", None, "digits_drop")
+    for a in report.accepted:
+        landing.mark(s3, b["landing"], a["landing_key"], ds, "published")
+    return report
+
+
+def _manifest_files(s3, ds):
+    return CuratedReader(bucket=s3.buckets["curated"], s3=s3).manifest("digits_images", ds)["files"]
+
+
+def test_each_file_once_late_files_picked_up_and_reruns_identical(s3):
+    _drop(s3, "a.csv", start=0)
+    _drop(s3, "b.csv", start=100)
+    _ingest(s3, "2026-10-01")
+    assert len(_manifest_files(s3, "2026-10-01")) == 2
+
+    _drop(s3, "late.csv", start=200)  # arrives after its day's run
+    _ingest(s3, "2026-10-02")
+    assert [f["from"].rsplit("/", 1)[-1] for f in _manifest_files(s3, "2026-10-02")] == ["late.parquet"]
+
+    before = sorted((o["Key"], o["ETag"]) for o in list_keys(s3, s3.buckets["curated"], ""))
+    _ingest(s3, "2026-10-01")  # rerun of the first interval
+    after = sorted((o["Key"], o["ETag"]) for o in list_keys(s3, s3.buckets["curated"], ""))
+    assert after == before
+
+    _ingest(s3, "2026-10-03")  # nothing new: an empty partition, no file taken twice
+    assert _manifest_files(s3, "2026-10-03") == []
+    reader = CuratedReader(bucket=s3.buckets["curated"], s3=s3)
+    df = reader.load("digits_images")
+    assert len(df) == 15 and df["image_id"].is_unique
+
+
+def test_bad_file_is_quarantined_and_good_files_published(s3):
+    _drop(s3, "good.csv")
+    _drop(s3, "bad.csv", start=50, bad=True)
+    report = _ingest(s3, "2026-10-05")
+    assert [r["landing_key"] for r in report.rejected] == [PREFIX + "bad.csv"]
+    assert "pixel_7" in report.rejected[0]["message"] and "1 row(s) broke it" in report.rejected[0]["message"]
+    assert [f["rows"] for f in _manifest_files(s3, "2026-10-05")] == [5]
+    q = [o["Key"] for o in list_keys(s3, s3.buckets["raw"], layout.quarantine_prefix("digits_drop", "images", "2026-10-05"))]
+    assert sorted(q) == [
+        "_quarantine/digits_drop/images/ds=2026-10-05/bad.parquet",
+        "_quarantine/digits_drop/images/ds=2026-10-05/bad.validation.json",
+    ]
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=s3.buckets["landing"], Key=PREFIX + "bad.csv")["TagSet"]}
+    assert tags == {landing.TAG_DS: "2026-10-05", landing.TAG_STATUS: "quarantined"}
+
+
+def test_reader_ignores_partitions_without_manifest_and_filters_range(s3, capsys):
+    _drop(s3, "a.csv")
+    _ingest(s3, "2026-10-01")
+    _drop(s3, "b.csv", start=10)
+    _ingest(s3, "2026-10-02")
+    # a half-written partition: data file present, no manifest yet
+    s3.put_object(Bucket=s3.buckets["curated"], Key="digits_images/ds=2026-10-03/data-0000.parquet", Body=b"partial")
+    reader = CuratedReader(bucket=s3.buckets["curated"], s3=s3)
+    assert reader.datasets() == ["digits_images"]
+    assert [p.ds for p in reader.partitions("digits_images")] == ["2026-10-01", "2026-10-02"]
+    assert len(reader.load("digits_images", "2026-10-02", "2026-10-02")) == 5
+    with pytest.raises(KeyError, match="no curated dataset named 'nope'"):
+        reader.partitions("nope")
+
+
+def test_reader_cli(s3, monkeypatch, capsys, moto_endpoint, tmp_path):
+    _drop(s3, "a.csv")
+    _ingest(s3, "2026-10-01")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_endpoint)
+    bucket = ["--bucket", s3.buckets["curated"]]
+    assert main([*bucket, "partitions", "digits_images"]) == 0
+    assert "2026-10-01  rows=5  files=1" in capsys.readouterr().out
+    out = tmp_path / "x.csv"
+    assert main([*bucket, "load", "digits_images", "--start", "2026-10-01", "--out", str(out)]) == 0
+    assert len(pd.read_csv(out)) == 5
+    assert main([*bucket, "partitions", "missing"]) == 2
