@@ -69,7 +69,16 @@ class AirflowAPI:
             "max_active_runs": max_active_runs,
             "run_backwards": False,
         }
-        return self._request("POST", "/api/v2/backfills", body)
+        # The scheduler marks a backfill complete a little after its last run ends, and a DAG
+        # has at most one running backfill: wait for the previous one rather than fail.
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                return self._request("POST", "/api/v2/backfills", body)
+            except AirflowAPIError as err:
+                if "already a running backfill" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
 
     def trigger(self, dag_id: str, interval_start: date, run_id: str | None = None) -> dict:
         start = datetime.combine(interval_start, datetime.min.time())
@@ -95,9 +104,17 @@ class AirflowAPI:
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
         resp = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}?full_content=true")
         content = resp.get("content", "")
-        if isinstance(content, list):
-            return "\n".join(c.get("event", "") if isinstance(c, dict) else str(c) for c in content)
-        return str(content)
+        if not isinstance(content, list):
+            return str(content)
+        lines = []
+        for c in content:
+            if not isinstance(c, dict):
+                lines.append(str(c))
+                continue
+            lines.append(str(c.get("event", "")))
+            for err in c.get("error_detail") or []:
+                lines.append(f"{err.get('exc_type')}: {err.get('exc_value')}")
+        return "\n".join(lines)
 
     def wait_runs(self, dag_id: str, count: int, timeout: float = 900, progress=None, predicate=None) -> list[dict]:
         """Wait until at least `count` runs (matching predicate) are finished; returns them."""
@@ -115,3 +132,54 @@ class AirflowAPI:
             if time.monotonic() > deadline:
                 raise AirflowAPIError(f"{dag_id}: only {len(done)} of {count} runs finished within {timeout:.0f}s: {runs}")
             time.sleep(3)
+
+    def run_for(self, dag_id: str, interval_start: date) -> dict | None:
+        """The run whose data interval starts on `interval_start`, if any."""
+        wanted = f"{interval_start.isoformat()}T00:00:00"
+        runs = [r for r in self.runs(dag_id) if (r.get("data_interval_start") or "").startswith(wanted)]
+        return runs[-1] if runs else None
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 600) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+            if run["state"] in TERMINAL:
+                return run
+            if time.monotonic() > deadline:
+                raise AirflowAPIError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f}s")
+            time.sleep(2)
+
+    def run_intervals(self, dag_id: str, start: date, end: date, timeout: float = 900, progress=None) -> list[dict]:
+        """Backfill start..end (inclusive) through the scheduler and wait for every run."""
+        self.backfill(dag_id, start, end)
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        deadline = time.monotonic() + timeout
+        out = []
+        for day in days:
+            run = None
+            while run is None:
+                run = self.run_for(dag_id, day)
+                if run is None:
+                    if time.monotonic() > deadline:
+                        raise AirflowAPIError(f"{dag_id}: no run for {day} was created")
+                    time.sleep(1)
+            done = self.wait_run(dag_id, run["dag_run_id"], timeout=max(1.0, deadline - time.monotonic()))
+            if progress:
+                progress(f"{dag_id} ds={day}: {done['state']}")
+            out.append(done)
+        return out
+
+    def rerun(self, dag_id: str, interval_start: date, timeout: float = 600) -> dict:
+        """Clear the interval's run (all its tasks) and wait for it to finish again."""
+        run = self.run_for(dag_id, interval_start)
+        if run is None:
+            raise AirflowAPIError(f"{dag_id} has no run for {interval_start}")
+        self.clear_run(dag_id, run["dag_run_id"])
+        return self.wait_run(dag_id, run["dag_run_id"], timeout)
+
+    def failed_task_logs(self, dag_id: str, run_id: str) -> dict[str, str]:
+        out = {}
+        for ti in self.task_instances(dag_id, run_id):
+            if ti["state"] == "failed":
+                out[ti["task_id"]] = self.task_log(dag_id, run_id, ti["task_id"], max(1, ti["try_number"]))
+        return out

@@ -280,3 +280,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def api_client(cfg: StackConfig | None = None):
+    """A REST client logged in as the stack's admin user."""
+    from embedded_stack.airflow_api import AirflowAPI
+
+    cfg = cfg or StackConfig.from_env()
+    return AirflowAPI(cfg.airflow_url, "admin", admin_password(cfg))
+
+
+def aws_client(cfg: StackConfig, service: str):
+    import boto3
+
+    return boto3.client(
+        service, endpoint_url=cfg.moto_url, region_name=cfg.region,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
