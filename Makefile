@@ -1,8 +1,12 @@
 # Two commands matter: `make demo` and `make test`. Both create .venv on first use.
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.12 || command -v python3.11 || command -v python3)
+# Python 3.12 is what MWAA 3.3.1 runs; 3.11 works too. Take the first interpreter that runs.
+PYTHON ?= $(shell for p in python3.12 $$(ls -d $$HOME/.pyenv/versions/3.12*/bin/python 2>/dev/null) python3.11 python3; do \
+	$$p -c 'import sys; assert sys.version_info[:2] in ((3, 11), (3, 12))' 2>/dev/null && command -v $$p && break; done)
 VENV := .venv
 BIN := $(VENV)/bin
+# The library (plugins/mlops) and the embedded stack are imported by package name, as on MWAA.
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 STAMP := $(VENV)/.installed
 
 .PHONY: help venv test test-unit test-e2e demo up down status bench lint fmt lock clean

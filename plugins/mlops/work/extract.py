@@ -1,28 +1,33 @@
-"""Extract one data interval from a source into a Parquet file, in bounded memory.
+"""Extract one data interval from a source into a Parquet object in S3, in bounded memory.
 
 PostgreSQL sources are read with the ADBC PostgreSQL driver, which runs `COPY ... TO STDOUT
-(FORMAT binary)` and hands back Arrow record batches: rows never become Python objects, and
-each batch is written as a Parquet row group before the next is read, so memory depends on
-the batch size, not on the table size. The Parquet file is staged on local disk and uploaded
-with a multipart transfer. Landing CSV files are converted the same way with Arrow's
-streaming CSV reader.
+(FORMAT binary)` and hands back Arrow record batches: rows never become Python objects. A
+reader thread keeps a few batches ahead while the main thread encodes Parquet row groups,
+and the Parquet bytes stream straight into an S3 multipart upload whose parts are sent in the
+background. Memory depends on the batch and part sizes, never on the table size, and the
+object appears only when the upload completes: a killed run leaves the previous object (or
+none), never a partial one. Landing CSV files go the same way through Arrow's streaming CSV
+reader.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
-import tempfile
+import queue
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-
-from mlops.work.s3 import TRANSFER, sha256_file
 
 log = logging.getLogger(__name__)
 
-# Arrow batches of about 8 MiB from the driver; Parquet row groups of at most this many rows.
-BATCH_SIZE_HINT_BYTES = 8 * 1024 * 1024
-ROW_GROUP_ROWS = 128 * 1024
+BATCH_SIZE_HINT_BYTES = 8 * 1024 * 1024  # Arrow batches of about 8 MiB from the driver
+ROW_GROUP_ROWS = 128 * 1024  # Parquet row groups of at most this many rows
+PART_BYTES = 16 * 1024 * 1024  # S3 multipart part size
+PREFETCH_BATCHES = 4
+UPLOADS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -39,107 +44,158 @@ class ExtractResult:
         return asdict(self)
 
 
-class _ParquetSink:
-    """Writes Arrow batches into one Parquet file, coalescing small batches into row groups."""
+class S3StreamWriter:
+    """A write-only file object that streams into one S3 multipart upload.
 
-    def __init__(self, path: str):
-        self.path = path
-        self.writer = None
-        self.pending = []
-        self.pending_rows = 0
-        self.rows = 0
-        self.schema = None
+    Parts are uploaded by a small thread pool while the caller keeps writing; at most
+    `UPLOADS_IN_FLIGHT` parts wait in memory. `close()` completes the upload; `abort()`
+    (or an exception inside a `with` block) discards it.
+    """
 
-    def write(self, batch) -> None:
-        import pyarrow.parquet as pq
+    def __init__(self, s3, bucket: str, key: str, part_bytes: int = PART_BYTES):
+        self.s3, self.bucket, self.key, self.part_bytes = s3, bucket, key, part_bytes
+        self.upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        self.buffer = bytearray()
+        self.parts: list = []
+        self.pool = ThreadPoolExecutor(max_workers=UPLOADS_IN_FLIGHT, thread_name_prefix="s3-part")
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.closed = False
 
-        if self.writer is None:
-            self.schema = batch.schema
-            self.writer = pq.ParquetWriter(self.path, batch.schema, compression="zstd")
-        self.pending.append(batch)
-        self.pending_rows += batch.num_rows
-        self.rows += batch.num_rows
-        if self.pending_rows >= ROW_GROUP_ROWS:
-            self._flush()
+    def writable(self) -> bool:
+        return True
 
-    def _flush(self) -> None:
-        import pyarrow as pa
+    def tell(self) -> int:
+        return self.size
 
-        if self.pending:
-            self.writer.write_table(pa.Table.from_batches(self.pending, schema=self.schema))
-            self.pending, self.pending_rows = [], 0
+    def flush(self) -> None:
+        pass
 
-    def close(self, empty_schema=None) -> None:
-        import pyarrow.parquet as pq
+    def write(self, data) -> int:
+        view = memoryview(data)
+        self.digest.update(view)
+        self.buffer += view
+        self.size += len(view)
+        while len(self.buffer) >= self.part_bytes:
+            self._send(bytes(self.buffer[: self.part_bytes]))
+            del self.buffer[: self.part_bytes]
+        return len(view)
 
-        if self.writer is None:  # no rows: still write a valid, empty file with the query's schema
-            self.schema = empty_schema
-            self.writer = pq.ParquetWriter(self.path, empty_schema, compression="zstd")
-        self._flush()
-        self.writer.close()
+    def _send(self, body: bytes) -> None:
+        number = len(self.parts) + 1
+        pending = [f for f in self.parts if not f.done()]
+        if len(pending) >= UPLOADS_IN_FLIGHT:
+            pending[0].result()
+        self.parts.append(
+            self.pool.submit(
+                self.s3.upload_part, Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
+            )
+        )
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        if self.buffer or not self.parts:
+            self._send(bytes(self.buffer))
+            self.buffer.clear()
+        etags = [f.result()["ETag"] for f in self.parts]
+        self.pool.shutdown()
+        self.s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": [{"ETag": e, "PartNumber": i + 1} for i, e in enumerate(etags)]},
+        )
+        self.closed = True
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        self.pool.shutdown(cancel_futures=True)
+        self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+        self.closed = True
 
 
-def postgres_to_parquet(uri: str, sql: str, path: str, progress_every: int = 250_000) -> tuple[int, list[str]]:
-    """Stream the rows of `sql` into a Parquet file at `path`; returns (rows, column names)."""
+def _prefetch(batches: Iterator, depth: int = PREFETCH_BATCHES) -> Iterator:
+    """Read batches on a thread, `depth` ahead of the consumer (Arrow releases the GIL)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+
+    def produce():
+        try:
+            for b in batches:
+                q.put(b)
+            q.put(done)
+        except BaseException as err:  # handed to the consumer
+            q.put(err)
+
+    threading.Thread(target=produce, daemon=True, name="extract-reader").start()
+    while True:
+        item = q.get()
+        if item is done:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+
+
+def write_parquet(batches: Iterator, schema, sink, progress_every: int = 250_000) -> int:
+    """Write Arrow batches into `sink` as Parquet, coalescing them into row groups; returns rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows, pending, pending_rows, next_report = 0, [], 0, progress_every
+    # No dictionary pages: most extracted columns are high-cardinality, where dictionaries
+    # cost encode time and size; zstd compresses the repetitive ones well anyway.
+    with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema, compression="zstd", use_dictionary=False) as writer:
+        for batch in batches:
+            pending.append(batch)
+            pending_rows += batch.num_rows
+            rows += batch.num_rows
+            if pending_rows >= ROW_GROUP_ROWS:
+                writer.write_table(pa.Table.from_batches(pending, schema=schema))
+                pending, pending_rows = [], 0
+            if rows >= next_report:
+                log.info("extracted %d rows so far", rows)
+                next_report += progress_every
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending, schema=schema))
+    return rows
+
+
+def _stream_to_s3(s3, bucket: str, key: str, schema, batches: Iterator, started: float) -> ExtractResult:
+    sink = S3StreamWriter(s3, bucket, key)
+    try:
+        rows = write_parquet(batches, schema, sink)
+        sink.close()
+    except BaseException:
+        sink.abort()
+        raise
+    return ExtractResult(bucket, key, rows, sink.size, sink.digest.hexdigest(), round(time.monotonic() - started, 3), list(schema.names))
+
+
+def extract_postgres(s3, uri: str, sql: str, bucket: str, key: str) -> ExtractResult:
+    """Extract `sql` from PostgreSQL to `s3://bucket/key` as one Parquet object."""
     import adbc_driver_postgresql.dbapi as pg_dbapi
     from adbc_driver_postgresql import StatementOptions
 
-    sink = _ParquetSink(path)
-    next_report = progress_every
+    started = time.monotonic()
     with pg_dbapi.connect(uri) as conn, conn.cursor() as cur:
         cur.adbc_statement.set_options(**{StatementOptions.BATCH_SIZE_HINT_BYTES.value: str(BATCH_SIZE_HINT_BYTES)})
         cur.execute(sql)
         reader = cur.fetch_record_batch()
-        for batch in reader:
-            sink.write(batch)
-            if sink.rows >= next_report:
-                log.info("extracted %d rows so far", sink.rows)
-                next_report += progress_every
-        sink.close(empty_schema=reader.schema)
-    return sink.rows, list(sink.schema.names)
-
-
-def csv_to_parquet(stream, path: str) -> tuple[int, list[str]]:
-    """Convert a CSV byte stream (e.g. an S3 object body) into a Parquet file, batch by batch."""
-    import pyarrow.csv as pacsv
-
-    reader = pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=8 * 1024 * 1024))
-    sink = _ParquetSink(path)
-    for batch in reader:
-        sink.write(batch)
-    sink.close(empty_schema=reader.schema)
-    return sink.rows, list(sink.schema.names)
-
-
-def upload_parquet(s3, local_path: str, bucket: str, key: str, rows: int, columns: list[str], started: float) -> ExtractResult:
-    size = os.path.getsize(local_path)
-    digest = sha256_file(local_path)
-    s3.upload_file(local_path, bucket, key, Config=TRANSFER, ExtraArgs={"Metadata": {"sha256": digest, "rows": str(rows)}})
-    return ExtractResult(bucket, key, rows, size, digest, round(time.monotonic() - started, 3), columns)
-
-
-def extract_postgres(s3, uri: str, sql: str, bucket: str, key: str) -> ExtractResult:
-    """Extract `sql` from PostgreSQL to `s3://bucket/key` as one Parquet object.
-
-    The object is replaced whole by the upload, so a rerun of the interval leaves exactly one
-    object with the new content, and a killed run leaves the previous object (or none).
-    """
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="mlops-extract-") as tmp:
-        local = os.path.join(tmp, "data.parquet")
-        rows, columns = postgres_to_parquet(uri, sql, local)
-        result = upload_parquet(s3, local, bucket, key, rows, columns, started)
-    log.info("extracted %d rows (%d bytes) to s3://%s/%s in %.1fs", rows, result.bytes, bucket, key, result.seconds)
+        result = _stream_to_s3(s3, bucket, key, reader.schema, _prefetch(reader), started)
+    log.info("extracted %d rows (%d bytes) to s3://%s/%s in %.1fs", result.rows, result.bytes, bucket, key, result.seconds)
     return result
 
 
 def extract_csv_object(s3, src_bucket: str, src_key: str, bucket: str, key: str) -> ExtractResult:
-    """Convert one landing CSV object to a raw Parquet object."""
+    """Convert one landing CSV object to a raw Parquet object, block by block."""
+    import pyarrow.csv as pacsv
+
     started = time.monotonic()
     body = s3.get_object(Bucket=src_bucket, Key=src_key)["Body"]
-    with tempfile.TemporaryDirectory(prefix="mlops-extract-") as tmp:
-        local = os.path.join(tmp, "data.parquet")
-        rows, columns = csv_to_parquet(body, local)
-        result = upload_parquet(s3, local, bucket, key, rows, columns, started)
-    log.info("converted s3://%s/%s (%d rows) to s3://%s/%s", src_bucket, src_key, rows, bucket, key)
+    reader = pacsv.open_csv(body, read_options=pacsv.ReadOptions(block_size=8 * 1024 * 1024))
+    result = _stream_to_s3(s3, bucket, key, reader.schema, iter(reader), started)
+    log.info("converted s3://%s/%s (%d rows) to s3://%s/%s", src_bucket, src_key, result.rows, bucket, key)
     return result

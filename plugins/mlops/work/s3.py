@@ -6,12 +6,6 @@ import hashlib
 import json
 from collections.abc import Iterator
 
-from boto3.s3.transfer import TransferConfig
-
-# Multipart uploads in 16 MiB parts with at most 4 in flight: bounded memory on small workers.
-TRANSFER = TransferConfig(multipart_chunksize=16 * 1024 * 1024, max_concurrency=4)
-
-
 def list_keys(s3, bucket: str, prefix: str) -> Iterator[dict]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         yield from page.get("Contents", [])

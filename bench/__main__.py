@@ -1,0 +1,57 @@
+"""Run the benchmarks: `python -m bench` (what `make bench` does) from the repository root.
+
+    python -m bench                               everything: ingest at 1M and 5M rows, then DAG parse time
+    python -m bench --only ingest --rows 1000000  one benchmark, one size
+    python -m bench --only parse --parse-repeat 9
+
+Results are printed and written to bench/results/<benchmark>.json. Goals are reported as PASS/MISS:
+a benchmark measures, it does not fail the build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+for _p in (REPO / "plugins", REPO):  # embedded_stack and mlops, whatever the working directory
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+from bench import ingest, parse_time  # noqa: E402
+from bench.common import RESULTS_DIR, log  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=("ingest", "parse"), help="run one benchmark only")
+    parser.add_argument(
+        "--rows", type=int, nargs="+", default=[1_000_000, 5_000_000], metavar="N", help="ingest table sizes"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="ingest runs per path and size; the best one counts")
+    parser.add_argument(
+        "--baseline-max-rows",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="run SqlToS3Operator only up to this many rows (it holds the whole result in memory)",
+    )
+    parser.add_argument("--parse-repeat", type=int, default=5, help="fresh processes per parse figure; median counts")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON results go")
+    args = parser.parse_args(argv)
+
+    started = time.monotonic()
+    if args.only in (None, "ingest"):
+        ingest.run(
+            args.rows, repeat=args.repeat, baseline_max_rows=args.baseline_max_rows, results_dir=args.results_dir
+        )
+    if args.only in (None, "parse"):
+        parse_time.run(repeat=args.parse_repeat, results_dir=args.results_dir)
+    log(f"benchmarks done in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

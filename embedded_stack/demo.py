@@ -1,0 +1,173 @@
+"""`make demo`: the whole pipeline on the embedded stack, through the real Airflow scheduler.
+
+1. start the stack (PostgreSQL, moto, Airflow) unless it is running
+2. seed the clinic database with the diabetes study, its rows changing over the last 3 weeks
+3. ingest the clinic source as a scheduler-managed backfill over those weeks
+4. deliver the digits CSV files day by day (one delivery has a scanner fault) and ingest each day
+5. print a summary and write it to .local/demo-summary.json
+
+Later stages (training, registry, deployment) add themselves to the same summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from datetime import UTC, date, datetime, timedelta
+
+from embedded_stack import aws, stack
+from embedded_stack.paths import StackConfig
+from embedded_stack.seed import corrupt_digits_file, digits_files, drop_files, seed_clinic
+
+CLINIC_DAYS = 21
+DIGITS_DELIVERY_DAYS = 4
+
+
+def log(msg: str) -> None:
+    print(f"[demo {datetime.now().strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class Stages:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, fn, *args, **kwargs):
+        log(f"--- {name}")
+        started = time.monotonic()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.seconds[name] = round(time.monotonic() - started, 1)
+            log(f"--- {name} done in {self.seconds[name]:.0f}s")
+
+
+def ingest_clinic(api, first: date, last: date) -> list[dict]:
+    log(f"backfill ingest_clinic for {first} .. {last} ({(last - first).days + 1} daily intervals)")
+    return api.run_intervals("ingest_clinic", first, last, timeout=1800, progress=log)
+
+
+def ingest_digits(api, s3, env, days: list[date]) -> list[dict]:
+    """One delivery per day; the delivery of the middle day carries a corrupt file too."""
+    files = digits_files(len(days))
+    runs = []
+    for i, day in enumerate(days):
+        batch = [files[i]] + ([corrupt_digits_file()] if i == len(days) // 2 else [])
+        drop_files(s3, env["MLOPS_LANDING_BUCKET"], "digits_drop/incoming/", batch)
+        log(f"delivered {', '.join(name for name, _ in batch)} for {day}")
+        runs += api.run_intervals("ingest_digits_drop", day, day, timeout=900, progress=log)
+    return runs
+
+
+def collect_summary(cfg: StackConfig, env: dict, s3, runs: dict[str, list[dict]], stages: Stages) -> dict:
+    from mlops.reader import CuratedReader
+
+    reader = CuratedReader(bucket=env["MLOPS_CURATED_BUCKET"], s3=s3)
+    datasets = {}
+    for name in reader.datasets():
+        parts = reader.partitions(name)
+        datasets[name] = {
+            "partitions": [{"ds": p.ds, "rows": p.rows, "files": p.files} for p in parts],
+            "partition_count": len(parts),
+            "rows": sum(p.rows for p in parts),
+        }
+    quarantined = []
+    raw = env["MLOPS_RAW_BUCKET"]
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=raw, Prefix="_quarantine/"):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith(".validation.json"):
+                result = json.loads(s3.get_object(Bucket=raw, Key=obj["Key"])["Body"].read())
+                _, source, table, ds, name = obj["Key"].split("/")
+                quarantined.append({
+                    "source": source, "table": table, "ds": ds.removeprefix("ds="),
+                    "batch": name.removesuffix(".validation.json"), "rows": result["rows"],
+                    "failures": [f"{f['expectation']} on {f['column']}: {f['unexpected_count']} row(s)" for f in result["failures"]],
+                    "validation_result": f"s3://{raw}/{obj['Key']}",
+                })
+    alerts = aws.read_alerts(cfg.moto_url, cfg.region, wait_seconds=0)
+    return {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "airflow_ui": cfg.airflow_url,
+        "stage_seconds": stages.seconds,
+        "runs": {dag: {s: sum(r["state"] == s for r in rs) for s in ("success", "failed")} for dag, rs in runs.items()},
+        "datasets": datasets,
+        "quarantined": quarantined,
+        "alerts": [a["subject"] for a in alerts],
+    }
+
+
+def print_summary(summary: dict, path) -> None:
+    print("\n================ demo summary ================")
+    for name, d in summary["datasets"].items():
+        print(f"curated {name}: {d['partition_count']} partitions, {d['rows']} rows")
+        for p in d["partitions"]:
+            print(f"    ds={p['ds']}  rows={p['rows']:5d}  files={p['files']}")
+    for q in summary["quarantined"]:
+        print(f"quarantined {q['source']}/{q['table']} ds={q['ds']} {q['batch']} ({q['rows']} rows): {'; '.join(q['failures'])}")
+    print(f"alerts published: {len(summary['alerts'])}")
+    for a in summary["alerts"]:
+        print(f"    {a}")
+    for dag, counts in summary["runs"].items():
+        print(f"runs {dag}: {counts['success']} succeeded, {counts['failed']} failed")
+    print("stage wall times: " + ", ".join(f"{k} {v:.0f}s" for k, v in summary["stage_seconds"].items()))
+    print(f"summary written to {path}")
+    print(f"Airflow UI: {summary['airflow_ui']} (see `make up` output for the login); stop with `make down`.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--days", type=int, default=CLINIC_DAYS, help="weeks of clinic changes, in days (default 21)")
+    args = parser.parse_args(argv)
+    cfg = StackConfig.from_env()
+    stages = Stages()
+    started = time.monotonic()
+    try:
+        env = stages.run("stack up", stack.up, cfg)
+    except stack.StackError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    api = stack.api_client(cfg)
+    s3 = stack.aws_client(cfg, "s3")
+    today = datetime.now(UTC).date()
+    first = today - timedelta(days=args.days)
+    pg = {"host": "127.0.0.1", "port": cfg.pg_port, "user": "postgres", "dbname": "clinic"}
+    rows = stages.run("seed", seed_clinic, pg, first, args.days)
+    log(f"clinic.patients: {rows} diabetes-study rows changing between {first} and {today - timedelta(days=1)}")
+
+    for dag_id in ("ingest_clinic", "ingest_digits_drop"):
+        api.wait_for_dag(dag_id)
+    errors = api.import_errors()
+    if errors:
+        print(f"error: DAG import errors: {errors}", file=sys.stderr)
+        return 1
+
+    def unpause():
+        # Unpausing lets the scheduler run each DAG's latest interval (catchup is off).
+        for dag_id in ("ingest_clinic", "ingest_digits_drop"):
+            if api.wait_for_dag(dag_id)["is_paused"]:
+                api.set_paused(dag_id, False)
+                api.wait_runs(dag_id, 1, timeout=600)
+
+    stages.run("unpause DAGs (latest interval)", unpause)
+    runs: dict[str, list[dict]] = {}
+    delivery_days = [today - timedelta(days=DIGITS_DELIVERY_DAYS + 1 - i) for i in range(DIGITS_DELIVERY_DAYS)]
+    clinic = threading.Thread(
+        target=lambda: runs.__setitem__(
+            "ingest_clinic", stages.run("ingest clinic (backfill)", ingest_clinic, api, first, today - timedelta(days=2))
+        )
+    )
+    clinic.start()
+    runs["ingest_digits_drop"] = stages.run("ingest digits deliveries", ingest_digits, api, s3, env, delivery_days)
+    clinic.join()
+    stages.seconds["total"] = round(time.monotonic() - started, 1)
+    summary = collect_summary(cfg, env, s3, runs, stages)
+    path = cfg.state / "demo-summary.json"
+    path.write_text(json.dumps(summary, indent=2))
+    print_summary(summary, path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
