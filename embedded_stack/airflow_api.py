@@ -37,7 +37,9 @@ class AirflowAPI:
 
     def token(self) -> str:
         if self._token is None:
-            resp = self._request("POST", "/auth/token", {"username": self.username, "password": self.password}, auth=False)
+            resp = self._request(
+                "POST", "/auth/token", {"username": self.username, "password": self.password}, auth=False
+            )
             self._token = resp["access_token"]
         return self._token
 
@@ -49,7 +51,9 @@ class AirflowAPI:
                 return self._request("GET", f"/api/v2/dags/{dag_id}")
             except AirflowAPIError:
                 if time.monotonic() > deadline:
-                    raise AirflowAPIError(f"DAG {dag_id} was not parsed within {timeout:.0f}s (see the dag-processor log)")
+                    raise AirflowAPIError(
+                        f"DAG {dag_id} was not parsed within {timeout:.0f}s (see the dag-processor log)"
+                    )
                 time.sleep(2)
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
@@ -59,7 +63,9 @@ class AirflowAPI:
         return self._request("GET", "/api/v2/importErrors")["import_errors"]
 
     # --- runs -----------------------------------------------------------------------------
-    def backfill(self, dag_id: str, start: date, end: date, reprocess: str = "completed", max_active_runs: int = 4) -> dict:
+    def backfill(
+        self, dag_id: str, start: date, end: date, reprocess: str = "completed", max_active_runs: int = 4
+    ) -> dict:
         """Scheduler-managed backfill of the intervals starting on start..end (inclusive)."""
         body = {
             "dag_id": dag_id,
@@ -102,7 +108,9 @@ class AirflowAPI:
         return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
-        resp = self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}?full_content=true")
+        resp = self._request(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
+        )
         content = resp.get("content", "")
         if not isinstance(content, list):
             return str(content)
@@ -130,7 +138,9 @@ class AirflowAPI:
             if len(done) >= count and len(done) == len(runs):
                 return done
             if time.monotonic() > deadline:
-                raise AirflowAPIError(f"{dag_id}: only {len(done)} of {count} runs finished within {timeout:.0f}s: {runs}")
+                raise AirflowAPIError(
+                    f"{dag_id}: only {len(done)} of {count} runs finished within {timeout:.0f}s: {runs}"
+                )
             time.sleep(3)
 
     def run_for(self, dag_id: str, interval_start: date) -> dict | None:

@@ -80,12 +80,20 @@ def collect_summary(cfg: StackConfig, env: dict, s3, runs: dict[str, list[dict]]
             if obj["Key"].endswith(".validation.json"):
                 result = json.loads(s3.get_object(Bucket=raw, Key=obj["Key"])["Body"].read())
                 _, source, table, ds, name = obj["Key"].split("/")
-                quarantined.append({
-                    "source": source, "table": table, "ds": ds.removeprefix("ds="),
-                    "batch": name.removesuffix(".validation.json"), "rows": result["rows"],
-                    "failures": [f"{f['expectation']} on {f['column']}: {f['unexpected_count']} row(s)" for f in result["failures"]],
-                    "validation_result": f"s3://{raw}/{obj['Key']}",
-                })
+                quarantined.append(
+                    {
+                        "source": source,
+                        "table": table,
+                        "ds": ds.removeprefix("ds="),
+                        "batch": name.removesuffix(".validation.json"),
+                        "rows": result["rows"],
+                        "failures": [
+                            f"{f['expectation']} on {f['column']}: {f['unexpected_count']} row(s)"
+                            for f in result["failures"]
+                        ],
+                        "validation_result": f"s3://{raw}/{obj['Key']}",
+                    }
+                )
     alerts = aws.read_alerts(cfg.moto_url, cfg.region, wait_seconds=0)
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -105,7 +113,9 @@ def print_summary(summary: dict, path) -> None:
         for p in d["partitions"]:
             print(f"    ds={p['ds']}  rows={p['rows']:5d}  files={p['files']}")
     for q in summary["quarantined"]:
-        print(f"quarantined {q['source']}/{q['table']} ds={q['ds']} {q['batch']} ({q['rows']} rows): {'; '.join(q['failures'])}")
+        print(
+            f"quarantined {q['source']}/{q['table']} ds={q['ds']} {q['batch']} ({q['rows']} rows): {'; '.join(q['failures'])}"
+        )
     print(f"alerts published: {len(summary['alerts'])}")
     for a in summary["alerts"]:
         print(f"    {a}")
@@ -155,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     delivery_days = [today - timedelta(days=DIGITS_DELIVERY_DAYS + 1 - i) for i in range(DIGITS_DELIVERY_DAYS)]
     clinic = threading.Thread(
         target=lambda: runs.__setitem__(
-            "ingest_clinic", stages.run("ingest clinic (backfill)", ingest_clinic, api, first, today - timedelta(days=2))
+            "ingest_clinic",
+            stages.run("ingest clinic (backfill)", ingest_clinic, api, first, today - timedelta(days=2)),
         )
     )
     clinic.start()

@@ -13,8 +13,16 @@ import io
 from datetime import UTC, date, datetime, timedelta
 
 PATIENT_COLUMNS = [
-    "age", "sex", "bmi", "blood_pressure", "s1_total_cholesterol", "s2_ldl", "s3_hdl",
-    "s4_tch_hdl_ratio", "s5_log_triglycerides", "s6_glucose",
+    "age",
+    "sex",
+    "bmi",
+    "blood_pressure",
+    "s1_total_cholesterol",
+    "s2_ldl",
+    "s3_hdl",
+    "s4_tch_hdl_ratio",
+    "s5_log_triglycerides",
+    "s6_glucose",
 ]
 
 DDL = """
@@ -88,7 +96,7 @@ def digits_files(n_files: int = 4) -> list[tuple[str, bytes]]:
     df = digits_frame()
     size = -(-len(df) // n_files)
     return [
-        (f"digits-batch-{i + 1:02d}.csv", df.iloc[i * size:(i + 1) * size].to_csv(index=False).encode())
+        (f"digits-batch-{i + 1:02d}.csv", df.iloc[i * size : (i + 1) * size].to_csv(index=False).encode())
         for i in range(n_files)
     ]
 

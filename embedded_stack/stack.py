@@ -141,8 +141,13 @@ def spawn(cfg: StackConfig, name: str, argv: list[str], env: dict[str, str]) -> 
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
     log = open(cfg.log_dir / f"{name}.log", "ab")
     proc = subprocess.Popen(
-        argv, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, cwd=REPO,
+        argv,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=REPO,
     )
     _pid_file(cfg, name).write_text(str(proc.pid))
     return proc.pid
@@ -168,7 +173,9 @@ def _check_ports(cfg: StackConfig) -> None:
     }
     for what, (port, ours) in wanted.items():
         if not ours and not port_free(port):
-            raise StackError(f"port {port} for {what} is already taken by another program; set {what.split('(')[1][:-1]} to a free port")
+            raise StackError(
+                f"port {port} for {what} is already taken by another program; set {what.split('(')[1][:-1]} to a free port"
+            )
 
 
 def write_env_file(cfg: StackConfig, env: dict[str, str]) -> None:
@@ -208,7 +215,9 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
 
     airflow = str(Path(sys.executable).parent / "airflow")
     say("Airflow metadata database (airflow db migrate)")
-    mig = subprocess.run([airflow, "db", "migrate"], env={**os.environ, **env}, capture_output=True, text=True, cwd=REPO)
+    mig = subprocess.run(
+        [airflow, "db", "migrate"], env={**os.environ, **env}, capture_output=True, text=True, cwd=REPO
+    )
     if mig.returncode != 0:
         raise StackError(f"`airflow db migrate` failed:\n{mig.stdout[-2000:]}\n{mig.stderr[-3000:]}")
     for component in AIRFLOW_COMPONENTS:
@@ -294,6 +303,9 @@ def aws_client(cfg: StackConfig, service: str):
     import boto3
 
     return boto3.client(
-        service, endpoint_url=cfg.moto_url, region_name=cfg.region,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        service,
+        endpoint_url=cfg.moto_url,
+        region_name=cfg.region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
     )

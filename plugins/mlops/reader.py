@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             df = reader.load(args.dataset, args.start, args.end, latest=args.latest)
             if args.out:
-                df.to_parquet(args.out, index=False) if args.out.endswith(".parquet") else df.to_csv(args.out, index=False)
+                df.to_parquet(args.out, index=False) if args.out.endswith(".parquet") else df.to_csv(
+                    args.out, index=False
+                )
                 print(f"wrote {len(df)} rows to {args.out}")
             else:
                 print(df.head(20).to_string())

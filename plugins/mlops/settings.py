@@ -28,9 +28,7 @@ class Settings:
             raw_bucket=env.get("MLOPS_RAW_BUCKET", "mlops-raw"),
             curated_bucket=env.get("MLOPS_CURATED_BUCKET", "mlops-curated"),
             landing_bucket=env.get("MLOPS_LANDING_BUCKET", "mlops-landing"),
-            alerts_topic_arn=env.get(
-                "MLOPS_ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:mlops-alerts"
-            ),
+            alerts_topic_arn=env.get("MLOPS_ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:mlops-alerts"),
             aws_conn_id=env.get("MLOPS_AWS_CONN_ID", "aws_default"),
             environment=env.get("MLOPS_ENVIRONMENT", "local"),
         )

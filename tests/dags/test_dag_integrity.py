@@ -65,10 +65,12 @@ def _parse(path: Path, tmp_path: Path) -> dict:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://nobody@invalid.invalid:1/none",
         "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
     }
-    proc = subprocess.run([sys.executable, "-c", PARSE_SANDBOXED, str(path)], env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", PARSE_SANDBOXED, str(path)], env=env, capture_output=True, text=True, timeout=300
+    )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
     assert line, f"parsing {path.name} crashed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return json.loads(line[len("RESULT"):])
+    return json.loads(line[len("RESULT") :])
 
 
 @pytest.fixture(scope="module")

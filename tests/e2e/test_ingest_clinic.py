@@ -21,7 +21,8 @@ DATASET = "diabetes_patients"
 def _pg_count(stack, day: date) -> int:
     with psycopg2.connect(**stack.pg) as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT count(*) FROM clinic.patients WHERE updated_at >= %s::date AND updated_at < %s::date + 1", (day, day)
+            "SELECT count(*) FROM clinic.patients WHERE updated_at >= %s::date AND updated_at < %s::date + 1",
+            (day, day),
         )
         return cur.fetchone()[0]
 

@@ -39,8 +39,14 @@ def _doc(**overrides):
         ({"source": "Clinic-DB"}, "must be lower_snake_case"),
         ({"description": None}, "missing required field 'description'"),
         ({"tables": [{"name": "patients", "key": "id", "dataset": "d"}]}, "need 'changed_at'"),
-        ({"tables": [{"name": "nope", "key": "id", "changed_at": "t", "dataset": "diabetes_patients"}]}, "has no SQL template"),
-        ({"tables": [{"name": "patients", "key": "id", "changed_at": "t", "dataset": "unknown_ds"}]}, "has no expectation suite"),
+        (
+            {"tables": [{"name": "nope", "key": "id", "changed_at": "t", "dataset": "diabetes_patients"}]},
+            "has no SQL template",
+        ),
+        (
+            {"tables": [{"name": "patients", "key": "id", "changed_at": "t", "dataset": "unknown_ds"}]},
+            "has no expectation suite",
+        ),
         ({"kind": "landing_files"}, "need 'landing_prefix'"),
     ],
 )

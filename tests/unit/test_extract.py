@@ -59,9 +59,14 @@ def test_large_extract_streams_in_row_groups(s3, pg, pg_uri):
     """A table larger than one row group is written group by group, not materialised whole."""
     rows = ROW_GROUP_ROWS * 3 + 17
     with psycopg2.connect(**pg) as conn, conn.cursor() as cur:
-        cur.execute("DROP TABLE IF EXISTS big; CREATE TABLE big AS SELECT g AS id, g * 0.5 AS x, md5(g::text) AS s FROM generate_series(1, %s) g", (rows,))
+        cur.execute(
+            "DROP TABLE IF EXISTS big; CREATE TABLE big AS SELECT g AS id, g * 0.5 AS x, md5(g::text) AS s FROM generate_series(1, %s) g",
+            (rows,),
+        )
     result = extract_postgres(s3, pg_uri, "SELECT * FROM big ORDER BY id", s3.buckets["raw"], "big.parquet")
     assert result.rows == rows
-    meta = pq.ParquetFile(io.BytesIO(s3.get_object(Bucket=s3.buckets["raw"], Key="big.parquet")["Body"].read())).metadata
+    meta = pq.ParquetFile(
+        io.BytesIO(s3.get_object(Bucket=s3.buckets["raw"], Key="big.parquet")["Body"].read())
+    ).metadata
     assert meta.num_rows == rows
     assert meta.num_row_groups >= 3

@@ -28,7 +28,9 @@ def _ingest(s3, ds):
     report = validate_parts(s3, b["raw"], parts, SUITE, "digits_drop", "images", ds)
     for r in report.rejected:
         landing.mark(s3, b["landing"], r["landing_key"], ds, "quarantined")
-    publish_accepted(s3, b["raw"], b["curated"], report.accepted, "digits_images", ds, (ds, ds), "image_id", None, "digits_drop")
+    publish_accepted(
+        s3, b["raw"], b["curated"], report.accepted, "digits_images", ds, (ds, ds), "image_id", None, "digits_drop"
+    )
     for a in report.accepted:
         landing.mark(s3, b["landing"], a["landing_key"], ds, "published")
     return report
@@ -67,12 +69,18 @@ def test_bad_file_is_quarantined_and_good_files_published(s3):
     assert [r["landing_key"] for r in report.rejected] == [PREFIX + "bad.csv"]
     assert "pixel_7" in report.rejected[0]["message"] and "1 row(s) broke it" in report.rejected[0]["message"]
     assert [f["rows"] for f in _manifest_files(s3, "2026-10-05")] == [5]
-    q = [o["Key"] for o in list_keys(s3, s3.buckets["raw"], layout.quarantine_prefix("digits_drop", "images", "2026-10-05"))]
+    q = [
+        o["Key"]
+        for o in list_keys(s3, s3.buckets["raw"], layout.quarantine_prefix("digits_drop", "images", "2026-10-05"))
+    ]
     assert sorted(q) == [
         "_quarantine/digits_drop/images/ds=2026-10-05/bad.parquet",
         "_quarantine/digits_drop/images/ds=2026-10-05/bad.validation.json",
     ]
-    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=s3.buckets["landing"], Key=PREFIX + "bad.csv")["TagSet"]}
+    tags = {
+        t["Key"]: t["Value"]
+        for t in s3.get_object_tagging(Bucket=s3.buckets["landing"], Key=PREFIX + "bad.csv")["TagSet"]
+    }
     assert tags == {landing.TAG_DS: "2026-10-05", landing.TAG_STATUS: "quarantined"}
 
 

@@ -24,8 +24,17 @@ def _put_parquet(s3, bucket, key, df):
 
 def _publish(s3, parts, ds="2026-10-01"):
     return publish_partition(
-        s3, s3.buckets["raw"], parts, s3.buckets["curated"], "ds1", ds,
-        (f"{ds}T00:00:00+00:00", f"{ds}T23:59:59+00:00"), ["id", "x"], "id", None, "src",
+        s3,
+        s3.buckets["raw"],
+        parts,
+        s3.buckets["curated"],
+        "ds1",
+        ds,
+        (f"{ds}T00:00:00+00:00", f"{ds}T23:59:59+00:00"),
+        ["id", "x"],
+        "id",
+        None,
+        "src",
     )
 
 
@@ -34,12 +43,18 @@ def _curated(s3):
 
 
 def test_publish_writes_data_then_manifest(s3):
-    part = _put_parquet(s3, s3.buckets["raw"], "src/t/ds=2026-10-01/data.parquet", pd.DataFrame({"id": [1, 2], "x": [0.1, 0.2]}))
+    part = _put_parquet(
+        s3, s3.buckets["raw"], "src/t/ds=2026-10-01/data.parquet", pd.DataFrame({"id": [1, 2], "x": [0.1, 0.2]})
+    )
     manifest = _publish(s3, [part])
     assert manifest["rows"] == 2
     keys = [k for k, _ in _curated(s3)]
-    assert keys == sorted([layout.manifest_key("ds1", "2026-10-01"), layout.curated_data_key("ds1", "2026-10-01", part.sha256)])
-    stored = json.loads(s3.get_object(Bucket=s3.buckets["curated"], Key=keys[0] if keys[0].endswith("json") else keys[1])["Body"].read())
+    assert keys == sorted(
+        [layout.manifest_key("ds1", "2026-10-01"), layout.curated_data_key("ds1", "2026-10-01", part.sha256)]
+    )
+    stored = json.loads(
+        s3.get_object(Bucket=s3.buckets["curated"], Key=keys[0] if keys[0].endswith("json") else keys[1])["Body"].read()
+    )
     assert stored["files"][0]["rows"] == 2
 
 
@@ -75,7 +90,9 @@ def test_raw_changed_after_validation_is_refused_and_curated_untouched(s3):
 def test_quarantine_keeps_data_and_validation_result(s3):
     raw = s3.buckets["raw"]
     _put_parquet(s3, raw, "src/t/ds=2026-10-01/data.parquet", pd.DataFrame({"id": [1], "x": [1.0]}))
-    where = quarantine(s3, raw, "src/t/ds=2026-10-01/data.parquet", "src", "t", "2026-10-01", "data", {"success": False})
+    where = quarantine(
+        s3, raw, "src/t/ds=2026-10-01/data.parquet", "src", "t", "2026-10-01", "data", {"success": False}
+    )
     assert where["data"] == f"s3://{raw}/_quarantine/src/t/ds=2026-10-01/data.parquet"
     body = s3.get_object(Bucket=raw, Key="_quarantine/src/t/ds=2026-10-01/data.validation.json")["Body"].read()
     assert json.loads(body) == {"success": False}

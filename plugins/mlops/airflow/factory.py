@@ -54,8 +54,7 @@ def _doc(cfg: SourceConfig) -> str:
 
 
 def build_source_dag(cfg: SourceConfig, settings: Settings | None = None):
-    from airflow.sdk import DAG
-    from airflow.sdk import CronDataIntervalTimetable
+    from airflow.sdk import DAG, CronDataIntervalTimetable
 
     from mlops.airflow.assets import curated_asset
     from mlops.airflow.operators import (
@@ -86,7 +85,10 @@ def build_source_dag(cfg: SourceConfig, settings: Settings | None = None):
         for table in cfg.tables:
             if landing:
                 extract = LandingToRawOperator(
-                    task_id=f"extract_{table.name}", source=cfg.name, table=table.name, landing_prefix=cfg.landing_prefix
+                    task_id=f"extract_{table.name}",
+                    source=cfg.name,
+                    table=table.name,
+                    landing_prefix=cfg.landing_prefix,
                 )
             else:
                 extract = PostgresToRawOperator(

@@ -45,7 +45,13 @@ class PostgresToRawOperator(BaseOperator):
         ds, _, _ = _interval(context)
         url = PostgresHook(postgres_conn_id=self.conn_id).sqlalchemy_url.set(drivername="postgresql")
         return extract_postgres_interval(
-            _s3(settings), url.render_as_string(hide_password=False), self.sql, settings.raw_bucket, self.source, self.table, ds
+            _s3(settings),
+            url.render_as_string(hide_password=False),
+            self.sql,
+            settings.raw_bucket,
+            self.source,
+            self.table,
+            ds,
         )
 
 
@@ -65,7 +71,13 @@ class LandingToRawOperator(BaseOperator):
         settings = Settings.from_env()
         ds, _, _ = _interval(context)
         return extract_landing_interval(
-            _s3(settings), settings.landing_bucket, self.landing_prefix, settings.raw_bucket, self.source, self.table, ds
+            _s3(settings),
+            settings.landing_bucket,
+            self.landing_prefix,
+            settings.raw_bucket,
+            self.source,
+            self.table,
+            ds,
         )
 
 
@@ -79,8 +91,17 @@ class ValidateRawOperator(BaseOperator):
 
     ui_color = "#fcf3cf"
 
-    def __init__(self, *, source: str, table: str, dataset: str, suite_path: str, extract_task_id: str,
-                 fail_on_reject: bool = True, **kwargs):
+    def __init__(
+        self,
+        *,
+        source: str,
+        table: str,
+        dataset: str,
+        suite_path: str,
+        extract_task_id: str,
+        fail_on_reject: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.source, self.table, self.dataset = source, table, dataset
         self.suite_path, self.extract_task_id, self.fail_on_reject = suite_path, extract_task_id, fail_on_reject
@@ -129,14 +150,26 @@ class PublishCuratedOperator(BaseOperator):
         ds, start, end = _interval(context)
         report = context["ti"].xcom_pull(task_ids=self.validate_task_id) or {"accepted": []}
         manifest = publish_accepted(
-            s3, settings.raw_bucket, settings.curated_bucket, report["accepted"], self.dataset, ds,
-            (start, end), self.key, self.changed_at, self.source,
+            s3,
+            settings.raw_bucket,
+            settings.curated_bucket,
+            report["accepted"],
+            self.dataset,
+            ds,
+            (start, end),
+            self.key,
+            self.changed_at,
+            self.source,
         )
         for entry in report["accepted"]:
             if entry.get("landing_key"):
                 landing.mark(s3, settings.landing_bucket, entry["landing_key"], ds, "published")
         for outlet in self.outlets:
-            context["outlet_events"][outlet].extra = {"ds": ds, "rows": manifest["rows"], "files": len(manifest["files"])}
+            context["outlet_events"][outlet].extra = {
+                "ds": ds,
+                "rows": manifest["rows"],
+                "files": len(manifest["files"]),
+            }
         return {"ds": ds, "rows": manifest["rows"], "files": len(manifest["files"])}
 
 
@@ -158,7 +191,9 @@ class CheckQuarantineOperator(BaseOperator):
 
 
 def _alert_text(dataset: str, ds: str, rejected: list[dict]) -> str:
-    lines = [f"Rejected batch(es) for curated dataset '{dataset}', partition ds={ds}. The curated data was not changed by them."]
+    lines = [
+        f"Rejected batch(es) for curated dataset '{dataset}', partition ds={ds}. The curated data was not changed by them."
+    ]
     for r in rejected:
         lines.append(r["message"])
         lines.append(f"  quarantined at {r['quarantine']['data']} (validation result: {r['quarantine']['validation']})")

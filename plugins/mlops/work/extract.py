@@ -88,7 +88,12 @@ class S3StreamWriter:
             pending[0].result()
         self.parts.append(
             self.pool.submit(
-                self.s3.upload_part, Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body
+                self.s3.upload_part,
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=body,
             )
         )
 
@@ -171,7 +176,9 @@ def _stream_to_s3(s3, bucket: str, key: str, schema, batches: Iterator, started:
     except BaseException:
         sink.abort()
         raise
-    return ExtractResult(bucket, key, rows, sink.size, sink.digest.hexdigest(), round(time.monotonic() - started, 3), list(schema.names))
+    return ExtractResult(
+        bucket, key, rows, sink.size, sink.digest.hexdigest(), round(time.monotonic() - started, 3), list(schema.names)
+    )
 
 
 def extract_postgres(s3, uri: str, sql: str, bucket: str, key: str) -> ExtractResult:
@@ -185,7 +192,9 @@ def extract_postgres(s3, uri: str, sql: str, bucket: str, key: str) -> ExtractRe
         cur.execute(sql)
         reader = cur.fetch_record_batch()
         result = _stream_to_s3(s3, bucket, key, reader.schema, _prefetch(reader), started)
-    log.info("extracted %d rows (%d bytes) to s3://%s/%s in %.1fs", result.rows, result.bytes, bucket, key, result.seconds)
+    log.info(
+        "extracted %d rows (%d bytes) to s3://%s/%s in %.1fs", result.rows, result.bytes, bucket, key, result.seconds
+    )
     return result
 
 

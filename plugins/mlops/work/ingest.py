@@ -64,7 +64,11 @@ def extract_landing_interval(
     # Raw objects of files this interval no longer owns would otherwise linger as leftovers.
     wanted = {p["key"] for p in parts}
     prefix = layout.raw_prefix(source, table, ds)
-    stale = [o["Key"] for o in s3.list_objects_v2(Bucket=raw_bucket, Prefix=prefix).get("Contents", []) if o["Key"] not in wanted]
+    stale = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=raw_bucket, Prefix=prefix).get("Contents", [])
+        if o["Key"] not in wanted
+    ]
     for key in stale:
         s3.delete_object(Bucket=raw_bucket, Key=key)
     return parts
@@ -76,7 +80,9 @@ def _read_parquet(path: str):
     return pd.read_parquet(path)
 
 
-def validate_parts(s3, raw_bucket: str, parts: list[dict], suite_path, source: str, table: str, ds: str) -> ValidationReport:
+def validate_parts(
+    s3, raw_bucket: str, parts: list[dict], suite_path, source: str, table: str, ds: str
+) -> ValidationReport:
     """Validate each raw part; quarantine the rejected ones with their validation result."""
     suite_doc = load_suite_document(suite_path)
     report = ValidationReport()
@@ -101,15 +107,25 @@ def validate_parts(s3, raw_bucket: str, parts: list[dict], suite_path, source: s
         if outcome.success:
             report.accepted.append(entry)
         else:
-            entry["quarantine"] = quarantine(s3, raw_bucket, p["key"], source, table, ds, entry["part"], outcome.to_dict())
+            entry["quarantine"] = quarantine(
+                s3, raw_bucket, p["key"], source, table, ds, entry["part"], outcome.to_dict()
+            )
             entry["failures"] = [f.describe() for f in outcome.failures]
             report.rejected.append(entry)
     return report
 
 
 def publish_accepted(
-    s3, raw_bucket: str, curated_bucket: str, accepted: list[dict], dataset: str, ds: str,
-    interval: tuple[str, str], key_column: str, changed_at: str | None, source: str,
+    s3,
+    raw_bucket: str,
+    curated_bucket: str,
+    accepted: list[dict],
+    dataset: str,
+    ds: str,
+    interval: tuple[str, str],
+    key_column: str,
+    changed_at: str | None,
+    source: str,
 ) -> dict:
     columns = accepted[0]["columns"] if accepted else []
     parts = [Part.from_dict(a) for a in accepted]

@@ -38,12 +38,16 @@ class Part:
         return cls(d["key"], d["etag"], d["sha256"], int(d["rows"]))
 
 
-def quarantine(s3, raw_bucket: str, raw_key: str, source: str, table: str, ds: str, part: str, validation: dict) -> dict:
+def quarantine(
+    s3, raw_bucket: str, raw_key: str, source: str, table: str, ds: str, part: str, validation: dict
+) -> dict:
     """Copy a rejected raw object and its validation result under the quarantine prefix."""
     data_key, result_key = layout.quarantine_keys(source, table, ds, part)
     s3.copy_object(Bucket=raw_bucket, Key=data_key, CopySource={"Bucket": raw_bucket, "Key": raw_key})
     put_json(s3, raw_bucket, result_key, validation)
-    log.warning("quarantined s3://%s/%s with its validation result at s3://%s/%s", raw_bucket, data_key, raw_bucket, result_key)
+    log.warning(
+        "quarantined s3://%s/%s with its validation result at s3://%s/%s", raw_bucket, data_key, raw_bucket, result_key
+    )
     return {"data": f"s3://{raw_bucket}/{data_key}", "validation": f"s3://{raw_bucket}/{result_key}"}
 
 
@@ -98,11 +102,19 @@ def publish_partition(
     }
     put_json(s3, curated_bucket, layout.manifest_key(dataset, ds), manifest)
     keep = {f["key"] for f in files} | {layout.manifest_key(dataset, ds)}
-    stale = [o["Key"] for o in list_keys(s3, curated_bucket, layout.curated_prefix(dataset, ds)) if o["Key"] not in keep]
+    stale = [
+        o["Key"] for o in list_keys(s3, curated_bucket, layout.curated_prefix(dataset, ds)) if o["Key"] not in keep
+    ]
     if stale:
         s3.delete_objects(Bucket=curated_bucket, Delete={"Objects": [{"Key": k} for k in stale], "Quiet": True})
         log.info("removed %d file(s) the new manifest no longer lists: %s", len(stale), stale)
-    log.info("published s3://%s/%s: %d rows in %d file(s)", curated_bucket, layout.curated_prefix(dataset, ds), manifest["rows"], len(files))
+    log.info(
+        "published s3://%s/%s: %d rows in %d file(s)",
+        curated_bucket,
+        layout.curated_prefix(dataset, ds),
+        manifest["rows"],
+        len(files),
+    )
     return manifest
 
 

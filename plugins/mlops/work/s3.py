@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 
+
 def list_keys(s3, bucket: str, prefix: str) -> Iterator[dict]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         yield from page.get("Contents", [])
