@@ -49,11 +49,11 @@ class AirflowAPI:
         while True:
             try:
                 return self._request("GET", f"/api/v2/dags/{dag_id}")
-            except AirflowAPIError:
+            except AirflowAPIError as err:
                 if time.monotonic() > deadline:
                     raise AirflowAPIError(
                         f"DAG {dag_id} was not parsed within {timeout:.0f}s (see the dag-processor log)"
-                    )
+                    ) from err
                 time.sleep(2)
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
