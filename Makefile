@@ -9,11 +9,12 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-unit test-e2e demo up down status bench lint fmt lock clean
+.PHONY: help venv test test-unit test-e2e test-py311 demo up down status bench lint fmt lock clean
 
 help:
 	@echo "make demo     run the whole pipeline on the embedded stack (seeds data, backfills, prints a summary)"
 	@echo "make test     run the test suite (unit, DAG integrity, end to end on the embedded stack)"
+	@echo "make test-py311  unit and DAG tests on Python 3.11 as well"
 	@echo "make up/down  start/stop the embedded stack (PostgreSQL, moto, Airflow) for interactive use"
 	@echo "make status   which stack processes are running"
 	@echo "make bench    benchmarks (ingest throughput and memory, DAG parse time); writes bench/results/"
@@ -39,6 +40,18 @@ test-unit: venv
 
 test-e2e: venv
 	$(BIN)/python -m pytest tests/e2e
+
+# The code must also run on Python 3.11: unit and DAG tests in a second environment.
+PYTHON311 ?= $(shell command -v python3.11)
+.venv311/.installed: requirements/lock.txt
+	@test -n "$(PYTHON311)" || { echo "python3.11 not found; set PYTHON311=/path/to/python3.11"; exit 1; }
+	@test -x .venv311/bin/python || $(PYTHON311) -m venv .venv311
+	@.venv311/bin/pip install -q --disable-pip-version-check uv
+	@.venv311/bin/uv pip install -q --python .venv311/bin/python -r requirements/lock.txt
+	@touch $@
+
+test-py311: .venv311/.installed
+	.venv311/bin/python -m pytest tests/unit tests/dags
 
 demo: venv
 	$(BIN)/python -m embedded_stack.demo

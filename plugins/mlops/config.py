@@ -14,10 +14,19 @@ from datetime import date, datetime
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-INCLUDE_DIR = PROJECT_ROOT / "include"
+
+
+def _project_dir(name: str) -> Path:
+    """`include/` or `expectations/`: beside plugins/ in the repo, inside dags/ on MWAA
+    (where plugins.zip unpacks to /usr/local/airflow/plugins and the DAG bundle to .../dags)."""
+    candidates = [PROJECT_ROOT / name, PROJECT_ROOT / "dags" / name]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+INCLUDE_DIR = _project_dir("include")
 SOURCES_DIR = INCLUDE_DIR / "sources"
 SQL_DIR = INCLUDE_DIR / "sql"
-EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
+EXPECTATIONS_DIR = _project_dir("expectations")
 
 SOURCE_KINDS = ("postgres", "landing_files")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
