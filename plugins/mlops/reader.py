@@ -73,6 +73,24 @@ class CuratedReader:
             raise KeyError(f"no curated dataset named {dataset!r} in s3://{self.bucket}; have {self.datasets()}")
         return out
 
+    def _read_partition(self, dataset: str, ds: str, attempts: int = 3):
+        """The manifest and its files' tables. A republish deletes the files the new manifest
+        no longer lists, so a file vanishing under us means: read the new manifest again."""
+        import pyarrow.parquet as pq
+
+        for attempt in range(attempts):
+            manifest = self.manifest(dataset, ds)
+            try:
+                tables = [
+                    pq.read_table(io.BytesIO(self.s3.get_object(Bucket=self.bucket, Key=f["key"])["Body"].read()))
+                    for f in manifest["files"]
+                ]
+                return manifest, tables
+            except self.s3.exceptions.NoSuchKey:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
     def load(self, dataset: str, start: str | None = None, end: str | None = None, latest: bool = False):
         """Load partitions start..end (inclusive) into one pandas DataFrame with a `ds` column.
 
@@ -80,15 +98,13 @@ class CuratedReader:
         change-timestamp column), which turns a change log into current state.
         """
         import pandas as pd
-        import pyarrow.parquet as pq
 
         frames = []
         manifest = None
         for part in self.partitions(dataset, start, end):
-            manifest = self.manifest(dataset, part.ds)
-            for f in manifest["files"]:
-                body = self.s3.get_object(Bucket=self.bucket, Key=f["key"])["Body"].read()
-                frame = pq.read_table(io.BytesIO(body)).to_pandas()
+            manifest, tables = self._read_partition(dataset, part.ds)
+            for table in tables:
+                frame = table.to_pandas()
                 frame["ds"] = part.ds
                 frames.append(frame)
         if not frames:

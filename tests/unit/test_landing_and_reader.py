@@ -110,3 +110,26 @@ def test_reader_cli(s3, monkeypatch, capsys, moto_endpoint, tmp_path):
     assert main([*bucket, "load", "digits_images", "--start", "2026-10-01", "--out", str(out)]) == 0
     assert len(pd.read_csv(out)) == 5
     assert main([*bucket, "partitions", "missing"]) == 2
+
+
+def test_reader_rereads_the_manifest_when_a_republish_removed_a_file(s3):
+    _drop(s3, "a.csv")
+    _ingest(s3, "2026-10-01")
+    reader = CuratedReader(bucket=s3.buckets["curated"], s3=s3)
+    stale = reader.manifest("digits_images", "2026-10-01")
+    real_manifest = reader.manifest
+    calls = []
+
+    def manifest_then_republish(dataset, ds):
+        calls.append(ds)
+        if len(calls) == 1:  # the reader sees the old manifest, then a republish replaces the files
+            _drop(s3, "a.csv", start=100)  # a corrected delivery of the same file
+            _ingest(s3, "2026-10-01")
+            return stale
+        return real_manifest(dataset, ds)
+
+    reader.manifest = manifest_then_republish
+    reader.partitions = lambda *a, **k: [type("P", (), {"ds": "2026-10-01"})()]
+    df = reader.load("digits_images")
+    assert sorted(df["image_id"]) == [f"img-{i}" for i in range(100, 105)]
+    assert len(calls) == 2
