@@ -18,7 +18,8 @@ def clients(endpoint: str, region: str):
 def provision(endpoint: str, region: str, env: dict[str, str]) -> None:
     """Buckets, the alerts topic and an SQS inbox subscribed to it (so alerts can be read back)."""
     c = clients(endpoint, region)
-    for bucket in (env["MLOPS_RAW_BUCKET"], env["MLOPS_CURATED_BUCKET"], env["MLOPS_LANDING_BUCKET"]):
+    buckets = ("MLOPS_RAW_BUCKET", "MLOPS_CURATED_BUCKET", "MLOPS_LANDING_BUCKET", "MLOPS_ARTIFACTS_BUCKET")
+    for bucket in (env[b] for b in buckets):
         c["s3"].create_bucket(Bucket=bucket)
     topic_arn = c["sns"].create_topic(Name=env["MLOPS_ALERTS_TOPIC_ARN"].rsplit(":", 1)[-1])["TopicArn"]
     queue_url = c["sqs"].create_queue(QueueName=ALERTS_INBOX)["QueueUrl"]

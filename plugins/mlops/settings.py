@@ -17,9 +17,13 @@ class Settings:
     raw_bucket: str
     curated_bucket: str
     landing_bucket: str
+    artifacts_bucket: str
     alerts_topic_arn: str
     aws_conn_id: str
     environment: str
+    sagemaker_role_arn: str
+    metrics_table: str
+    versions_table: str
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -28,7 +32,13 @@ class Settings:
             raw_bucket=env.get("MLOPS_RAW_BUCKET", "mlops-raw"),
             curated_bucket=env.get("MLOPS_CURATED_BUCKET", "mlops-curated"),
             landing_bucket=env.get("MLOPS_LANDING_BUCKET", "mlops-landing"),
+            artifacts_bucket=env.get("MLOPS_ARTIFACTS_BUCKET", "mlops-artifacts"),
             alerts_topic_arn=env.get("MLOPS_ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:mlops-alerts"),
             aws_conn_id=env.get("MLOPS_AWS_CONN_ID", "aws_default"),
             environment=env.get("MLOPS_ENVIRONMENT", "local"),
+            sagemaker_role_arn=env.get(
+                "MLOPS_SAGEMAKER_ROLE_ARN", "arn:aws:iam::123456789012:role/mlops-sagemaker-execution"
+            ),
+            metrics_table=env.get("MLOPS_METRICS_TABLE", "mlops-model-metrics"),
+            versions_table=env.get("MLOPS_VERSIONS_TABLE", "mlops-model-versions"),
         )
