@@ -15,6 +15,7 @@ class StackConfig:
     pg_port: int
     moto_port: int
     airflow_port: int
+    sagemaker_port: int = 55510
     region: str = "us-east-1"
     account: str = "123456789012"
 
@@ -26,6 +27,7 @@ class StackConfig:
             pg_port=int(os.environ.get("MLOPS_PG_PORT", "55432")),
             moto_port=int(os.environ.get("MLOPS_MOTO_PORT", "55500")),
             airflow_port=int(os.environ.get("MLOPS_AIRFLOW_PORT", "58080")),
+            sagemaker_port=int(os.environ.get("MLOPS_SAGEMAKER_PORT", "55510")),
         )
 
     @property
@@ -51,6 +53,10 @@ class StackConfig:
     @property
     def moto_url(self) -> str:
         return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def sagemaker_url(self) -> str:
+        return f"http://127.0.0.1:{self.sagemaker_port}"
 
     @property
     def airflow_url(self) -> str:

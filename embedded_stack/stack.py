@@ -6,7 +6,8 @@
     python -m embedded_stack status
     python -m embedded_stack env      # the environment the pipelines run with (shell exports)
 
-Ports: MLOPS_PG_PORT (55432), MLOPS_MOTO_PORT (55500), MLOPS_AIRFLOW_PORT (58080).
+Ports: MLOPS_PG_PORT (55432), MLOPS_MOTO_PORT (55500), MLOPS_SAGEMAKER_PORT (55510),
+MLOPS_AIRFLOW_PORT (58080).
 State: MLOPS_STATE_DIR (.local/), one folder; `make clean` removes it.
 """
 
@@ -69,7 +70,12 @@ def pipeline_env(cfg: StackConfig) -> dict[str, str]:
         "conn_type": "aws",
         "login": "testing",
         "password": "testing",
-        "extra": {"endpoint_url": cfg.moto_url, "region_name": cfg.region},
+        "extra": {
+            "endpoint_url": cfg.moto_url,
+            "region_name": cfg.region,
+            # Training jobs go to the local SageMaker control plane; everything else to moto.
+            "service_config": {"sagemaker": {"endpoint_url": cfg.sagemaker_url}},
+        },
     }
     jwt_file = cfg.state / "jwt_secret"
     if not jwt_file.exists():
@@ -103,6 +109,7 @@ def pipeline_env(cfg: StackConfig) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": cfg.region,
         "AWS_ENDPOINT_URL": cfg.moto_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER": cfg.sagemaker_url,
         "MLOPS_ENVIRONMENT": "local",
         "MLOPS_RAW_BUCKET": "mlops-raw",
         "MLOPS_CURATED_BUCKET": "mlops-curated",
@@ -173,6 +180,7 @@ def _check_ports(cfg: StackConfig) -> None:
     wanted = {
         "PostgreSQL (MLOPS_PG_PORT)": (cfg.pg_port, postgres.is_running(cfg.pgdata)),
         "moto (MLOPS_MOTO_PORT)": (cfg.moto_port, running_pid(cfg, "moto") is not None),
+        "SageMaker (MLOPS_SAGEMAKER_PORT)": (cfg.sagemaker_port, running_pid(cfg, "sagemaker") is not None),
         "Airflow API server (MLOPS_AIRFLOW_PORT)": (cfg.airflow_port, running_pid(cfg, "api-server") is not None),
     }
     for what, (port, ours) in wanted.items():
@@ -217,6 +225,27 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
     wait_http(f"{cfg.moto_url}/moto-api/", 30, "moto server", cfg.log_dir / "moto.log")
     aws.provision(cfg.moto_url, cfg.region, env)
 
+    say(f"SageMaker training (local runner) on {cfg.sagemaker_url}")
+    spawn(
+        cfg,
+        "sagemaker",
+        [
+            sys.executable,
+            "-m",
+            "embedded_stack.sagemaker_local",
+            "--port",
+            str(cfg.sagemaker_port),
+            "--moto-url",
+            cfg.moto_url,
+            "--state",
+            str(cfg.state / "sagemaker"),
+            "--region",
+            cfg.region,
+        ],
+        {"PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])},
+    )
+    wait_http(f"{cfg.sagemaker_url}/", 30, "SageMaker control plane", cfg.log_dir / "sagemaker.log")
+
     airflow = str(Path(sys.executable).parent / "airflow")
     say("Airflow metadata database (airflow db migrate)")
     mig = subprocess.run(
@@ -232,7 +261,7 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
         print(
             f"\nEmbedded stack is up in {time.monotonic() - started:.0f}s.\n"
             f"  Airflow UI   {cfg.airflow_url}   (user: admin, password: {admin_password(cfg)})\n"
-            f"  AWS (moto)   {cfg.moto_url}\n"
+            f"  AWS (moto)   {cfg.moto_url}   (SageMaker training: local runner at {cfg.sagemaker_url})\n"
             f"  PostgreSQL   {cfg.pg_uri(SOURCE_DB)}\n"
             f"  environment  source {cfg.env_file}   (then aws/boto3/airflow commands hit the stack)\n"
             f"  logs         {cfg.log_dir}\n"
@@ -244,7 +273,7 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
 
 def down(cfg: StackConfig | None = None) -> None:
     cfg = cfg or StackConfig.from_env()
-    for name in (*reversed(AIRFLOW_COMPONENTS), "moto"):
+    for name in (*reversed(AIRFLOW_COMPONENTS), "sagemaker", "moto"):
         pid = running_pid(cfg, name)
         if pid:
             say(f"stopping {name} (pid {pid})")
@@ -266,7 +295,7 @@ def down(cfg: StackConfig | None = None) -> None:
 
 def status(cfg: StackConfig | None = None) -> dict[str, bool]:
     cfg = cfg or StackConfig.from_env()
-    state = {name: running_pid(cfg, name) is not None for name in ("moto", *AIRFLOW_COMPONENTS)}
+    state = {name: running_pid(cfg, name) is not None for name in ("moto", "sagemaker", *AIRFLOW_COMPONENTS)}
     state["postgres"] = postgres.is_running(cfg.pgdata)
     return state
 

@@ -43,7 +43,11 @@ def stack(tmp_path_factory):
     from embedded_stack.seed import seed_clinic
 
     cfg = StackConfig(
-        state=tmp_path_factory.mktemp("stack"), pg_port=free_port(), moto_port=free_port(), airflow_port=free_port()
+        state=tmp_path_factory.mktemp("stack"),
+        pg_port=free_port(),
+        moto_port=free_port(),
+        airflow_port=free_port(),
+        sagemaker_port=free_port(),
     )
     env = st.up(cfg, quiet=True)
     try:

@@ -1,0 +1,199 @@
+"""The SageMaker endpoint of the embedded stack (JSON 1.1 protocol: POST /, X-Amz-Target: SageMaker.<Op>).
+
+Training-job operations are answered here and executed by the local runner; every other SageMaker
+operation (model package groups, models, endpoints, ...) is forwarded byte for byte to the moto
+server, so one `endpoint_url` serves the whole SageMaker API.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import re
+import sys
+import threading
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from embedded_stack.sagemaker_local.jobs import ApiError, JobStore, list_jobs, validate_create
+from embedded_stack.sagemaker_local.runner import TrainingRun
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
+HOP_BY_HOP = {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "proxy-connection"}
+
+
+class TrainingControlPlane:
+    """The training-job operations over a job store, with one runner thread per active job."""
+
+    def __init__(
+        self, state_dir: Path, moto_url: str, python: str, account: str, max_concurrent_jobs: int, stop_grace: float
+    ):
+        self.store = JobStore(Path(state_dir) / "training-jobs")
+        self.moto_url, self.python, self.account, self.stop_grace = moto_url, python, account, stop_grace
+        self.slots = threading.Semaphore(max_concurrent_jobs)
+        self.runs: dict[str, TrainingRun] = {}
+        self.operations = {
+            "CreateTrainingJob": self.create_training_job,
+            "DescribeTrainingJob": lambda req, region: self.store.get(self._name(req)),
+            "ListTrainingJobs": lambda req, region: list_jobs(self.store, req),
+            "StopTrainingJob": self.stop_training_job,
+        }
+
+    @staticmethod
+    def _name(req: dict) -> str:
+        name = req.get("TrainingJobName")
+        if not name:
+            raise ApiError(
+                "ValidationException",
+                "1 validation error detected: Value null at 'trainingJobName' failed to satisfy constraint: Member must not be null",
+            )
+        return name
+
+    def create_training_job(self, req: dict, region: str) -> dict:
+        validate_create(req)
+        name = req["TrainingJobName"]
+        rec = self.store.create(req, f"arn:aws:sagemaker:{region}:{self.account}:training-job/{name.lower()}")
+        run = TrainingRun(
+            self.store,
+            name,
+            {"endpoint_url": self.moto_url, "region": region},
+            self.python,
+            self.slots,
+            self.stop_grace,
+        )
+        self.runs[name.lower()] = run
+        run.start()
+        return {"TrainingJobArn": rec["TrainingJobArn"]}
+
+    def stop_training_job(self, req: dict, region: str) -> dict:
+        name = self._name(req)
+        self.store.request_stop(name)
+        run = self.runs.get(name.lower())
+        if run:
+            run.stop()
+        return {}
+
+    def shutdown(self, timeout: float = 30) -> None:
+        """Stop running jobs (their records end Stopped), so no training process outlives the server."""
+        for run in self.runs.values():
+            if run.is_alive():
+                run.stop_grace = min(run.stop_grace, 5)
+                run.stop()
+        for run in self.runs.values():
+            run.join(timeout)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, fmt: str, *args: Any) -> None:
+        log.debug("%s " + fmt, self.address_string(), *args)
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        headers = headers or {"Content-Type": CONTENT_TYPE, "x-amzn-RequestId": str(uuid.uuid4())}
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # health check for the stack's wait loop
+        self._reply(200, json.dumps({"service": "sagemaker-local", "status": "ok"}).encode())
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        target = self.headers.get("X-Amz-Target", "")
+        operation = self.server.plane.operations.get(target.removeprefix("SageMaker."))
+        if operation is None:
+            self._forward(body)
+            return
+        try:
+            try:
+                request = json.loads(body or b"{}")
+            except ValueError:
+                raise ApiError("SerializationException", "Request body is not valid JSON.") from None
+            status, result = 200, operation(request, self._region())
+        except ApiError as err:
+            status, result = err.status, {"__type": err.code, "message": err.message}
+        except Exception as err:
+            log.exception("%s failed", target)
+            status, result = 500, {"__type": "InternalFailure", "message": str(err)}
+        self._reply(status, json.dumps(result).encode())
+
+    def _region(self) -> str:
+        """The region the caller signed for (Credential=<key>/<date>/<region>/sagemaker/aws4_request)."""
+        m = re.search(r"Credential=[^/]+/\d+/([^/]+)/", self.headers.get("Authorization", ""))
+        return m.group(1) if m else self.server.default_region
+
+    def _forward(self, body: bytes) -> None:
+        url = urllib.parse.urlsplit(self.server.plane.moto_url)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+        try:
+            conn.request("POST", self.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            data = resp.read()
+            out = {
+                k: v
+                for k, v in resp.getheaders()
+                if k.lower() not in HOP_BY_HOP and k.lower() not in ("server", "date")
+            }
+            self._reply(resp.status, data, out)
+        except OSError as err:
+            self._reply(
+                503, json.dumps({"__type": "ServiceUnavailable", "message": f"moto unreachable: {err}"}).encode()
+            )
+        finally:
+            conn.close()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    plane: TrainingControlPlane
+    default_region: str
+
+
+class LocalSageMaker:
+    """A running control plane: `url` for boto3's endpoint_url, `shutdown()` to stop it and its jobs."""
+
+    def __init__(self, httpd: _Server, thread: threading.Thread):
+        self.httpd, self.thread = httpd, thread
+        host, port = httpd.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        self.plane = httpd.plane
+
+    def shutdown(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.plane.shutdown()
+        self.thread.join(10)
+
+
+def start_server(
+    port: int,
+    moto_url: str,
+    state_dir: str | Path,
+    host: str = "127.0.0.1",
+    python: str = sys.executable,
+    region: str = "us-east-1",
+    account: str = "123456789012",
+    max_concurrent_jobs: int = 2,
+    stop_grace_seconds: float = 120,
+) -> LocalSageMaker:
+    """Serve on host:port in a background thread (port 0 picks a free one); jobs run with `python`."""
+    httpd = _Server((host, port), _Handler)
+    httpd.plane = TrainingControlPlane(
+        Path(state_dir), moto_url.rstrip("/"), python, account, max_concurrent_jobs, stop_grace_seconds
+    )
+    httpd.default_region = region
+    thread = threading.Thread(target=httpd.serve_forever, name="sagemaker-local", daemon=True)
+    thread.start()
+    return LocalSageMaker(httpd, thread)
