@@ -1,5 +1,5 @@
 """The AWS resources the pipelines expect, created in the moto server (Terraform does this
-on AWS: see infra/)."""
+on AWS: see infra/): buckets, the version and metrics tables, the alerts topic and an inbox."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def clients(endpoint: str, region: str):
     import boto3
 
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
-    return {name: session.client(name, endpoint_url=endpoint) for name in ("s3", "sns", "sqs")}
+    return {name: session.client(name, endpoint_url=endpoint) for name in ("s3", "sns", "sqs", "dynamodb")}
 
 
 def provision(endpoint: str, region: str, env: dict[str, str]) -> None:
@@ -21,6 +21,11 @@ def provision(endpoint: str, region: str, env: dict[str, str]) -> None:
     buckets = ("MLOPS_RAW_BUCKET", "MLOPS_CURATED_BUCKET", "MLOPS_LANDING_BUCKET", "MLOPS_ARTIFACTS_BUCKET")
     for bucket in (env[b] for b in buckets):
         c["s3"].create_bucket(Bucket=bucket)
+    from mlops.work.registry import create_metrics_table
+    from mlops.work.versioning import create_versions_table
+
+    create_versions_table(c["dynamodb"], env["MLOPS_VERSIONS_TABLE"])
+    create_metrics_table(c["dynamodb"], env["MLOPS_METRICS_TABLE"])
     topic_arn = c["sns"].create_topic(Name=env["MLOPS_ALERTS_TOPIC_ARN"].rsplit(":", 1)[-1])["TopicArn"]
     queue_url = c["sqs"].create_queue(QueueName=ALERTS_INBOX)["QueueUrl"]
     queue_arn = c["sqs"].get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -118,10 +118,22 @@ def pipeline_env(cfg: StackConfig) -> dict[str, str]:
         "MLOPS_SAGEMAKER_ROLE_ARN": f"arn:aws:iam::{cfg.account}:role/mlops-sagemaker-execution",
         "MLOPS_METRICS_TABLE": "mlops-model-metrics",
         "MLOPS_VERSIONS_TABLE": "mlops-model-versions",
+        "MLOPS_SAGEMAKER_POLL_SECONDS": "5",
+        "MLOPS_CODE_REVISION": _code_revision(),
         "MLOPS_ALERTS_TOPIC_ARN": f"arn:aws:sns:{cfg.region}:{cfg.account}:mlops-alerts",
         "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
         "NO_PROXY": "127.0.0.1,localhost",
     }
+
+
+def _code_revision() -> str:
+    """The git commit the DAGs run from (on MWAA the deploy sets MLOPS_CODE_REVISION)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=REPO, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
+        return out.stdout.strip() + ("-dirty" if dirty.strip() else "") if out.returncode == 0 else "unknown"
+    except OSError:
+        return "unknown"
 
 
 def _pid_file(cfg: StackConfig, name: str) -> Path:

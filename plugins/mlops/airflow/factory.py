@@ -15,12 +15,13 @@ from mlops.config import EXPECTATIONS_DIR, SQL_DIR, SourceConfig, load_sources
 from mlops.settings import Settings
 
 
-def _default_args(cfg: SourceConfig, settings: Settings) -> dict:
+def default_args(owner: str, retries: int, settings: Settings) -> dict:
+    """Every task: an owner, retries with exponential backoff, and an SNS alert when it finally fails."""
     from airflow.providers.amazon.aws.notifications.sns import SnsNotifier
 
     return {
-        "owner": cfg.owner,
-        "retries": cfg.retries,
+        "owner": owner,
+        "retries": retries,
         "retry_delay": timedelta(seconds=20),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": timedelta(minutes=10),
@@ -79,7 +80,7 @@ def build_source_dag(cfg: SourceConfig, settings: Settings | None = None):
         # taking the same file. Database intervals are independent and may run side by side.
         max_active_runs=1 if landing else 4,
         template_searchpath=[str(SQL_DIR)],
-        default_args=_default_args(cfg, settings),
+        default_args=default_args(cfg.owner, cfg.retries, settings),
         tags=["ingestion", f"source:{cfg.name}", cfg.kind, *cfg.tags],
     ) as dag:
         for table in cfg.tables:

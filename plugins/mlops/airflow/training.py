@@ -1,0 +1,98 @@
+"""Build one training DAG per model configuration file (include/models/*.yaml).
+
+    check_retrain -> prepare_training -> train (SageMakerTrainingOperator) -> register_candidate
+                  -> announce_approved (updates Asset model.<name>)
+
+Scheduled on the curated Assets the model reads: new curated data starts a run, which trains
+only when the retrain rule says so (or when run by hand with force_train).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from mlops.airflow.factory import default_args
+from mlops.settings import Settings
+
+
+def model_asset(name: str):
+    from airflow.sdk import Asset
+
+    return Asset(name=f"model.{name}", uri=f"sagemaker://model-package-group/{name.replace('_', '-')}", group="model")
+
+
+def _doc(model) -> str:
+    thresholds = ", ".join(str(t) for t in model.thresholds) or "none"
+    return (
+        f"### Training of model `{model.name}` ({model.problem_type})\n\n{model.description}\n\n"
+        f"Trains `{model.estimator}` on curated {', '.join(f'`{d}`' for d in model.datasets)} when at least "
+        f"{model.retrain_min_new_rows} new rows arrived since the model in production was trained (or when "
+        "triggered with `force_train`). The candidate is evaluated on a held-out test split beside the model in "
+        f"production; primary metric `{model.primary_metric}`, thresholds: {thresholds}; on failure: "
+        f"`{model.on_fail}`. Registered in the SageMaker model package group with version "
+        f"`V{model.version}.{model.manual_revision}.<auto>`.\n\n"
+        f"Configured in `include/models/{model.path.name if model.path else model.name + '.yaml'}`."
+    )
+
+
+def build_training_dag(model, settings: Settings | None = None):
+    from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
+    from airflow.sdk import DAG, Param
+
+    from mlops.airflow.assets import curated_asset
+    from mlops.airflow.training_operators import (
+        AnnounceApprovedOperator,
+        CheckRetrainOperator,
+        PrepareTrainingOperator,
+        RegisterCandidateOperator,
+    )
+
+    settings = settings or Settings.from_env()
+    assets = [curated_asset(d, settings) for d in (model.schedule or model.datasets)]
+    schedule = assets[0]
+    for asset in assets[1:]:
+        schedule = schedule | asset
+    with DAG(
+        dag_id=model.dag_id,
+        description=model.description.strip().splitlines()[0],
+        doc_md=_doc(model),
+        schedule=schedule,
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args=default_args(model.owner, 2, settings),
+        params={
+            "force_train": Param(
+                False, type="boolean", description="Train even if fewer new rows arrived than the retrain rule needs."
+            )
+        },
+        tags=["training", f"model:{model.name}", model.problem_type, *model.tags],
+    ) as dag:
+        check = CheckRetrainOperator(task_id="check_retrain", model=model.name)
+        prepare = PrepareTrainingOperator(task_id="prepare_training", model=model.name)
+        train = SageMakerTrainingOperator(
+            task_id="train",
+            config=prepare.output,
+            aws_conn_id=settings.aws_conn_id,
+            wait_for_completion=True,
+            deferrable=True,  # the worker is free while SageMaker trains
+            check_interval=int(os.environ.get("MLOPS_SAGEMAKER_POLL_SECONDS", "30")),
+            max_ingestion_time=model.training.max_runtime_seconds + 1800,
+        )
+        register = RegisterCandidateOperator(
+            task_id="register_candidate", model=model.name, prepare_task_id=prepare.task_id, train_task_id=train.task_id
+        )
+        announce = AnnounceApprovedOperator(
+            task_id="announce_approved", register_task_id=register.task_id, outlets=[model_asset(model.name)]
+        )
+        check >> prepare >> train >> register >> announce
+    return dag
+
+
+def build_training_dags() -> dict:
+    """All training DAGs, keyed by dag_id (for a DAG file's globals)."""
+    from mlops.model_config import load_models
+
+    settings = Settings.from_env()
+    return {m.dag_id: build_training_dag(m, settings) for m in load_models()}

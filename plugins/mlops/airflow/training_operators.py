@@ -1,0 +1,128 @@
+"""Thin operators over `mlops.work.training_run`; the training itself is the Amazon provider's
+SageMakerTrainingOperator, fed the request that PrepareTrainingOperator builds."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from mlops.settings import Settings
+
+
+def _clients(settings: Settings, *services: str):
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    return [AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=s).get_conn() for s in services]
+
+
+def _region(settings: Settings) -> str:
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    return AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type="sagemaker").conn_region_name or "us-east-1"
+
+
+def run_stamp(context) -> str:
+    """A name part unique to the DAG run and stable across its retries (the idempotency key)."""
+    run = context["dag_run"]
+    when = run.run_after or run.logical_date
+    return f"{when:%Y%m%d-%H%M%S}-{hashlib.sha256(run.run_id.encode()).hexdigest()[:6]}"
+
+
+def _model(name: str):
+    from mlops.model_config import MODELS_DIR, load_model
+
+    return load_model(MODELS_DIR / f"{name}.yaml")
+
+
+class CheckRetrainOperator(BaseOperator):
+    """Skip the run (and everything after) unless the retrain rule says train."""
+
+    ui_color = "#fcf3cf"
+
+    def __init__(self, *, model: str, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+
+    def execute(self, context):
+        from mlops.work.training_run import check
+
+        settings = Settings.from_env()
+        s3, sagemaker = _clients(settings, "s3", "sagemaker")
+        force = bool(context["params"].get("force_train", False))
+        result = check(s3, sagemaker, settings.curated_bucket, _model(self.model), force=force)
+        if not result.train:
+            raise AirflowSkipException(f"not training {self.model}: {result.reason}")
+        self.log.info("training %s: %s", self.model, result.reason)
+        return {"new_rows": result.new_rows, "reason": result.reason}
+
+
+class PrepareTrainingOperator(BaseOperator):
+    """Write the run's train/validation/test splits and return the CreateTrainingJob request."""
+
+    ui_color = "#d4e6f1"
+
+    def __init__(self, *, model: str, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+
+    def execute(self, context):
+        from mlops.work.training_run import prepare
+
+        settings = Settings.from_env()
+        s3, sagemaker = _clients(settings, "s3", "sagemaker")
+        prepared = prepare(s3, sagemaker, settings, _model(self.model), run_stamp(context), _region(settings))
+        context["ti"].xcom_push(key="prepared", value=prepared)
+        return prepared["request"]
+
+
+class RegisterCandidateOperator(BaseOperator):
+    """Gate the trained candidate, register it with its version, record its metrics, notify."""
+
+    ui_color = "#d5f5e3"
+
+    def __init__(self, *, model: str, prepare_task_id: str, train_task_id: str, **kwargs):
+        super().__init__(**kwargs)
+        self.model, self.prepare_task_id, self.train_task_id = model, prepare_task_id, train_task_id
+
+    def execute(self, context):
+        from airflow.providers.amazon.aws.hooks.sns import SnsHook
+
+        from mlops.work.training_run import conclude
+
+        settings = Settings.from_env()
+        s3, sagemaker, dynamodb = _clients(settings, "s3", "sagemaker", "dynamodb")
+        ti = context["ti"]
+        prepared = ti.xcom_pull(task_ids=self.prepare_task_id, key="prepared")
+        job = ti.xcom_pull(task_ids=self.train_task_id)["Training"]
+        revision = os.environ.get("MLOPS_CODE_REVISION", "unknown")
+        result = conclude(s3, sagemaker, dynamodb, settings, _model(self.model), job, prepared, revision)
+        self.log.info("%s\n%s", result["subject"], result["message"])
+        SnsHook(aws_conn_id=settings.aws_conn_id).publish_to_target(
+            target_arn=settings.alerts_topic_arn, message=result["message"], subject=result["subject"]
+        )
+        return result
+
+
+class AnnounceApprovedOperator(BaseOperator):
+    """Update the model's Asset when the candidate was approved, so deployment picks it up."""
+
+    ui_color = "#d5f5e3"
+
+    def __init__(self, *, register_task_id: str, **kwargs):
+        super().__init__(**kwargs)
+        self.register_task_id = register_task_id
+
+    def execute(self, context):
+        result = context["ti"].xcom_pull(task_ids=self.register_task_id)
+        if not result["approved"]:
+            raise AirflowSkipException(
+                f"{result['model']} {result['version']} is {result['status']}: nothing to deploy"
+            )
+        for outlet in self.outlets:
+            context["outlet_events"][outlet].extra = {
+                k: result[k] for k in ("model", "version", "package_arn", "model_data_url")
+            }
+        return result["version"]

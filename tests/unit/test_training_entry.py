@@ -1,0 +1,209 @@
+"""The training entry point as SageMaker and the local runner run it: `python train.py --...` with
+SM_* channels filled from the real diabetes and digits data, split the way training_data does."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from embedded_stack.seed import diabetes_frame, digits_frame
+from mlops.model_config import MODELS_DIR, TRAINING_DIR, load_model
+from mlops.work.training_data import split_frame
+
+TRAIN_PY = TRAINING_DIR / "train.py"
+
+
+def _channels(tmp_path, frame, cfg):
+    split = split_frame(frame, cfg.key, cfg.split.validation, cfg.split.test, cfg.split.seed)
+    env = {}
+    for name in ("train", "validation", "test"):
+        folder = tmp_path / "input" / name
+        folder.mkdir(parents=True)
+        frame[split == name].to_csv(folder / "data.csv", index=False)
+        env[f"SM_CHANNEL_{name.upper()}"] = str(folder)
+    return env, int((split == "test").sum())
+
+
+def _run(tmp_path, channels, argv, job="job"):
+    root = tmp_path / job
+    env = {
+        **os.environ,
+        **channels,
+        "SM_MODEL_DIR": str(root / "model"),
+        "SM_OUTPUT_DIR": str(root / "output"),
+        "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
+    }
+    proc = subprocess.run(
+        [sys.executable, str(TRAIN_PY), *argv], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    return proc, root
+
+
+def _report(root):
+    return json.loads((root / "model" / "evaluation.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def diabetes(tmp_path_factory):
+    from datetime import date
+
+    cfg = load_model(MODELS_DIR / "diabetes_progression.yaml")
+    tmp = tmp_path_factory.mktemp("diabetes")
+    channels, test_rows = _channels(tmp, diabetes_frame(date(2026, 10, 1), 21), cfg)
+    proc, root = _run(tmp, channels, cfg.train_argv())
+    assert proc.returncode == 0, proc.stderr
+    return cfg, tmp, channels, root, test_rows, proc
+
+
+def test_regression_trains_evaluates_and_saves(diabetes):
+    cfg, _, _, root, test_rows, proc = diabetes
+    assert (root / "model" / "model.joblib").is_file()
+    assert (root / "model" / "code" / "inference.py").is_file()
+    report = _report(root)
+    assert json.loads((root / "output" / "data" / "evaluation.json").read_text()) == report
+    m = report["candidate"]["metrics"]
+    assert set(m) == {"mse", "rmse", "mae", "r2"}
+    assert m["r2"] > 0.3 and 40 < m["rmse"] < 70 and m["rmse"] ** 2 == pytest.approx(m["mse"])
+    assert report["candidate"]["validation_metrics"]["r2"] > 0.2
+    assert report["data"]["test"]["rows"] == test_rows
+    assert report["data"]["train"]["rows"] + report["data"]["validation"]["rows"] + test_rows == 442
+    assert report["model"]["features"] == list(cfg.features)
+    assert report["model"]["estimator_params"]["n_estimators"] == 200
+    assert report["production"] is None
+    assert f"metric test_rmse={m['rmse']:.6g}" in proc.stdout
+
+
+def test_production_model_is_evaluated_on_the_same_test_split(diabetes, tmp_path):
+    cfg, _, channels, first, _, _ = diabetes
+    production = tmp_path / "production"
+    production.mkdir()
+    with tarfile.open(production / "model.tar.gz", "w:gz") as tar:  # as SageMaker packs SM_MODEL_DIR
+        for path in (first / "model").rglob("*"):
+            tar.add(path, arcname=str(path.relative_to(first / "model")))
+    argv = cfg.train_argv()
+    argv[argv.index("--estimator") + 1] = "sklearn.linear_model.Ridge"
+    argv[argv.index("--estimator-params") + 1] = '{"alpha": 0.5}'
+    proc, root = _run(tmp_path, {**channels, "SM_CHANNEL_PRODUCTION": str(production)}, argv, job="second")
+    assert proc.returncode == 0, proc.stderr
+    report = _report(root)
+    assert report["production"]["metrics"] == _report(first)["candidate"]["metrics"]
+    assert report["production"]["estimator"] == "sklearn.ensemble.GradientBoostingRegressor"
+    assert report["candidate"]["metrics"] != report["production"]["metrics"]
+    assert report["data"]["test"]["sha256"] == _report(first)["data"]["test"]["sha256"]
+
+
+def test_classification_reports_top3_and_serves_top3(tmp_path):
+    cfg = load_model(MODELS_DIR / "digits_classifier.yaml")
+    channels, test_rows = _channels(tmp_path, digits_frame(), cfg)
+    proc, root = _run(tmp_path, channels, cfg.train_argv())
+    assert proc.returncode == 0, proc.stderr
+    report = _report(root)
+    m = report["candidate"]["metrics"]
+    assert m["accuracy"] > 0.9 and m["f1_macro"] > 0.9
+    assert m["top3_accuracy"] >= m["accuracy"] and m["top3_accuracy"] > 0.97
+    cm = m["confusion_matrix"]
+    assert cm["labels"] == list(range(10))
+    assert sum(map(sum, cm["matrix"])) == test_rows
+    assert sum(cm["matrix"][i][i] for i in range(10)) == round(m["accuracy"] * test_rows)
+    assert report["model"]["classes"] == list(range(10))
+
+    spec = importlib.util.spec_from_file_location("served_inference", root / "model" / "code" / "inference.py")
+    inference = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(inference)
+    model = inference.model_fn(str(root / "model"))
+    rows = digits_frame().head(4)
+    body = json.dumps({"instances": rows[list(cfg.features)].to_dict(orient="records")})
+    body, content_type = inference.output_fn(inference.predict_fn(inference.input_fn(body, "application/json"), model))
+    predictions = json.loads(body)["predictions"]
+    assert content_type == "application/json" and len(predictions) == 4
+    for p, truth in zip(predictions, rows["label"], strict=True):
+        probs = [c["probability"] for c in p["top_classes"]]
+        assert len(p["top_classes"]) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-9
+        assert p["label"] == p["top_classes"][0]["label"] and truth in [c["label"] for c in p["top_classes"]]
+    csv_body = rows[list(cfg.features)].to_csv(index=False)  # with the header; without works too
+    csv_predictions = inference.predict_fn(inference.input_fn(csv_body, "text/csv"), model)["predictions"]
+    assert csv_predictions == predictions
+    headless = rows[list(cfg.features)].to_csv(index=False, header=False)
+    assert inference.predict_fn(inference.input_fn(headless, "text/csv"), model)["predictions"] == predictions
+
+
+@pytest.fixture
+def train_module(monkeypatch):
+    """train.py imported in-process (for the quick failure cases), its sibling modules cleaned up after."""
+    monkeypatch.syspath_prepend(str(TRAINING_DIR))
+    spec = importlib.util.spec_from_file_location("train_entry", TRAIN_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    for name in ("inference", "metrics"):
+        sys.modules.pop(name, None)
+
+
+def test_invalid_hyperparameter_value_fails_the_job_with_a_named_reason(diabetes, tmp_path):
+    cfg, _, channels, _, _, _ = diabetes
+    argv = cfg.train_argv()
+    argv[argv.index("--estimator-params") + 1] = '{"n_estimators": -3}'
+    proc, root = _run(tmp_path, channels, argv)
+    assert proc.returncode == 1
+    failure = (root / "output" / "failure").read_text()
+    assert "The 'n_estimators' parameter of GradientBoostingRegressor must be an int" in failure
+    assert failure in proc.stderr
+    assert not (root / "model" / "model.joblib").exists()
+
+
+@pytest.mark.parametrize(
+    "arg, value, named",
+    [
+        ("--estimator-params", '{"n_estimatorz": 10}', "invalid hyperparameter 'n_estimatorz'"),
+        ("--estimator-params", '{"n_estimators": 10', "--estimator-params is not valid JSON"),
+        ("--estimator-params", "[1, 2]", "--estimator-params must be a JSON object"),
+        ("--estimator", "os.system", "only classes from sklearn., xgboost.* may be used"),
+        ("--features", "age,bmi,cholesterol", "channel 'train' has no column(s) ['cholesterol']"),
+        ("--problem-type", "ranking", "argument --problem-type"),
+    ],
+)
+def test_bad_arguments_fail_with_a_named_reason(diabetes, train_module, tmp_path, monkeypatch, arg, value, named):
+    cfg, _, channels, _, _, _ = diabetes
+    for name, folder in {**channels, "SM_MODEL_DIR": tmp_path / "model", "SM_OUTPUT_DIR": tmp_path / "out"}.items():
+        monkeypatch.setenv(name, str(folder))
+    argv = cfg.train_argv()
+    argv[argv.index(arg) + 1] = value
+    assert train_module.main(argv) == 1
+    assert named in (tmp_path / "out" / "failure").read_text()
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xgboost") is not None, reason="xgboost is installed")
+def test_xgboost_missing_is_named(diabetes, train_module, tmp_path, monkeypatch):
+    cfg = diabetes[0]
+    monkeypatch.setenv("SM_OUTPUT_DIR", str(tmp_path))
+    argv = cfg.train_argv()
+    argv[argv.index("--estimator") + 1] = "xgboost.XGBRegressor"
+    assert train_module.main(argv) == 1
+    failure = (tmp_path / "failure").read_text()
+    assert "cannot import xgboost" in failure and "training.framework: xgboost" in failure
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xgboost") is None, reason="xgboost is not installed")
+def test_xgboost_classifier_with_early_stopping_on_validation(train_module, tmp_path, monkeypatch):
+    cfg = load_model(MODELS_DIR / "digits_classifier.yaml")
+    channels, _ = _channels(tmp_path, digits_frame(), cfg)
+    for name, folder in {**channels, "SM_MODEL_DIR": tmp_path / "model", "SM_OUTPUT_DIR": tmp_path / "out"}.items():
+        monkeypatch.setenv(name, str(folder))
+    monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(tmp_path / "out" / "data"))
+    argv = cfg.train_argv()
+    argv[argv.index("--estimator") + 1] = "xgboost.XGBClassifier"
+    params = {"n_estimators": 300, "max_depth": 3, "learning_rate": 0.3, "early_stopping_rounds": 5, "n_jobs": 2}
+    argv[argv.index("--estimator-params") + 1] = json.dumps(params)
+    assert train_module.main(argv) == 0, (tmp_path / "out" / "failure").read_text()
+    report = _report(tmp_path)
+    assert report["candidate"]["metrics"]["accuracy"] > 0.9
+    assert report["environment"]["xgboost"]
+    model = train_module.model_fn(str(tmp_path / "model"))
+    assert model["estimator"].best_iteration < 299  # stopped early on the validation channel
+    prediction = train_module.predict_fn(digits_frame().head(2)[list(cfg.features)], model)["predictions"]
+    assert [len(p["top_classes"]) for p in prediction] == [3, 3]
