@@ -98,6 +98,14 @@ class AirflowAPI:
             body["dag_run_id"] = run_id
         return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)
 
+    def trigger_now(self, dag_id: str, conf: dict | None = None) -> dict:
+        """A manual run with no data interval (e.g. a training DAG), with `conf` as its params."""
+        return self._request("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value"):
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        return self._request("GET", path)["value"]
+
     def runs(self, dag_id: str) -> list[dict]:
         return self._request("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=1000&order_by=logical_date")["dag_runs"]
 
