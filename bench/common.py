@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
 # Ports an embedded stack started with `make up` may hold.
-RESERVED_PORTS = {55432, 55500, 58080}
+RESERVED_PORTS = {15432, 15500, 15510, 18080}
 PACKAGES = (
     "apache-airflow",
     "apache-airflow-providers-amazon",

@@ -4,9 +4,12 @@
 2. seed the clinic database with the diabetes study, its rows changing over the last 3 weeks
 3. ingest the clinic source as a scheduler-managed backfill over those weeks
 4. deliver the digits CSV files day by day (one delivery has a scanner fault) and ingest each day
-5. print a summary and write it to .local/demo-summary.json
+5. meanwhile the training DAGs, scheduled on the curated Assets, retrain each model whenever
+   enough new rows arrived: SageMaker training requests run on the local runner, candidates are
+   gated against production and registered with versions V<tag>.<manual>.<auto>
+6. print a summary and write it to .local/demo-summary.json
 
-Later stages (training, registry, deployment) add themselves to the same summary.
+Later stages (deployment, monitoring) add themselves to the same summary.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from embedded_stack.seed import corrupt_digits_file, digits_files, drop_files, s
 
 CLINIC_DAYS = 21
 DIGITS_DELIVERY_DAYS = 4
+INGEST_DAGS = ("ingest_clinic", "ingest_digits_drop")
+TRAINING_DAGS = ("train_diabetes_progression", "train_digits_classifier")
 
 
 def log(msg: str) -> None:
@@ -61,6 +66,52 @@ def ingest_digits(api, s3, env, days: list[date]) -> list[dict]:
     return runs
 
 
+def wait_training_idle(api, quiet_seconds: float = 30, timeout: float = 1200) -> dict[str, list[dict]]:
+    """Wait until no training run is queued or running for `quiet_seconds` (asset events from
+    the last publishes may still start one); returns the training DAGs' runs."""
+    deadline = time.monotonic() + timeout
+    quiet_since = None
+    while True:
+        runs = {dag: api.runs(dag) for dag in TRAINING_DAGS}
+        busy = [r for rs in runs.values() for r in rs if r["state"] not in ("success", "failed")]
+        if busy:
+            quiet_since = None
+            log(f"training: {len(busy)} run(s) in progress: " + ", ".join(sorted({r["dag_id"] for r in busy})))
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_seconds:
+            return runs
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"training runs still busy after {timeout:.0f}s: {busy}")
+        time.sleep(5)
+
+
+def model_summary(cfg: StackConfig, api, training_runs: dict[str, list[dict]]) -> dict:
+    from mlops.model_config import load_models
+    from mlops.work import registry
+
+    sagemaker = stack.aws_client(cfg, "sagemaker")
+    out = {}
+    for model in load_models():
+        versions = registry.list_versions(sagemaker, model.name)
+        production = registry.production_model(sagemaker, model.name)
+        runs = training_runs.get(model.dag_id, [])
+        trained = skipped = 0
+        for r in runs:
+            states = {t["task_id"]: t["state"] for t in api.task_instances(model.dag_id, r["dag_run_id"])}
+            trained += states.get("train") == "success"
+            skipped += states.get("check_retrain") == "skipped"
+        out[model.name] = {
+            "production_version": str(production.version) if production else None,
+            "versions": [
+                {"version": str(v.version), "status": v.status, "metrics": v.metrics, "training_job": v.training_job}
+                for v in versions
+            ],
+            "training_runs": {"total": len(runs), "trained": trained, "skipped_retrain_rule": skipped},
+        }
+    return out
+
+
 def collect_summary(cfg: StackConfig, env: dict, s3, runs: dict[str, list[dict]], stages: Stages) -> dict:
     from mlops.reader import CuratedReader
 
@@ -95,12 +146,14 @@ def collect_summary(cfg: StackConfig, env: dict, s3, runs: dict[str, list[dict]]
                     }
                 )
     alerts = aws.read_alerts(cfg.moto_url, cfg.region, wait_seconds=0)
+    api = stack.api_client(cfg)
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "airflow_ui": cfg.airflow_url,
         "stage_seconds": stages.seconds,
         "runs": {dag: {s: sum(r["state"] == s for r in rs) for s in ("success", "failed")} for dag, rs in runs.items()},
         "datasets": datasets,
+        "models": model_summary(cfg, api, {d: rs for d, rs in runs.items() if d in TRAINING_DAGS}),
         "quarantined": quarantined,
         "alerts": [a["subject"] for a in alerts],
     }
@@ -112,6 +165,15 @@ def print_summary(summary: dict, path) -> None:
         print(f"curated {name}: {d['partition_count']} partitions, {d['rows']} rows")
         for p in d["partitions"]:
             print(f"    ds={p['ds']}  rows={p['rows']:5d}  files={p['files']}")
+    for name, m in summary["models"].items():
+        t = m["training_runs"]
+        print(
+            f"model {name}: production {m['production_version']}; {t['total']} training runs, "
+            f"{t['trained']} trained, {t['skipped_retrain_rule']} skipped by the retrain rule"
+        )
+        for v in m["versions"]:
+            shown = ", ".join(f"{k}={val:.4g}" for k, val in sorted(v["metrics"].items()))
+            print(f"    {v['version']:10s} {v['status']:22s} {shown}")
     for q in summary["quarantined"]:
         print(
             f"quarantined {q['source']}/{q['table']} ds={q['ds']} {q['batch']} ({q['rows']} rows): {'; '.join(q['failures'])}"
@@ -146,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = stages.run("seed", seed_clinic, pg, first, args.days)
     log(f"clinic.patients: {rows} diabetes-study rows changing between {first} and {today - timedelta(days=1)}")
 
-    for dag_id in ("ingest_clinic", "ingest_digits_drop"):
+    for dag_id in (*INGEST_DAGS, *TRAINING_DAGS):
         api.wait_for_dag(dag_id)
     errors = api.import_errors()
     if errors:
@@ -154,8 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     def unpause():
-        # Unpausing lets the scheduler run each DAG's latest interval (catchup is off).
-        for dag_id in ("ingest_clinic", "ingest_digits_drop"):
+        # Training DAGs first: they are scheduled on the curated Assets the ingestion updates.
+        for dag_id in TRAINING_DAGS:
+            api.set_paused(dag_id, False)
+        # Unpausing lets the scheduler run each ingestion DAG's latest interval (catchup is off).
+        for dag_id in INGEST_DAGS:
             if api.wait_for_dag(dag_id)["is_paused"]:
                 api.set_paused(dag_id, False)
                 api.wait_runs(dag_id, 1, timeout=600)
@@ -172,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     clinic.start()
     runs["ingest_digits_drop"] = stages.run("ingest digits deliveries", ingest_digits, api, s3, env, delivery_days)
     clinic.join()
+    runs.update(stages.run("training (asset-triggered)", wait_training_idle, api))
     stages.seconds["total"] = round(time.monotonic() - started, 1)
     summary = collect_summary(cfg, env, s3, runs, stages)
     path = cfg.state / "demo-summary.json"

@@ -1,4 +1,8 @@
-"""Where the stack keeps its state (one git-ignored folder) and which ports it uses."""
+"""Where the stack keeps its state (one git-ignored folder) and which ports it uses.
+
+Default ports sit below Linux's ephemeral range (32768-60999): a server port inside it can be
+taken by some client's outgoing connection just before the server binds.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ class StackConfig:
     pg_port: int
     moto_port: int
     airflow_port: int
-    sagemaker_port: int = 55510
+    sagemaker_port: int = 15510
     region: str = "us-east-1"
     account: str = "123456789012"
 
@@ -24,10 +28,10 @@ class StackConfig:
         state = Path(os.environ.get("MLOPS_STATE_DIR", REPO / ".local")).resolve()
         return cls(
             state=state,
-            pg_port=int(os.environ.get("MLOPS_PG_PORT", "55432")),
-            moto_port=int(os.environ.get("MLOPS_MOTO_PORT", "55500")),
-            airflow_port=int(os.environ.get("MLOPS_AIRFLOW_PORT", "58080")),
-            sagemaker_port=int(os.environ.get("MLOPS_SAGEMAKER_PORT", "55510")),
+            pg_port=int(os.environ.get("MLOPS_PG_PORT", "15432")),
+            moto_port=int(os.environ.get("MLOPS_MOTO_PORT", "15500")),
+            airflow_port=int(os.environ.get("MLOPS_AIRFLOW_PORT", "18080")),
+            sagemaker_port=int(os.environ.get("MLOPS_SAGEMAKER_PORT", "15510")),
         )
 
     @property

@@ -6,8 +6,8 @@
     python -m embedded_stack status
     python -m embedded_stack env      # the environment the pipelines run with (shell exports)
 
-Ports: MLOPS_PG_PORT (55432), MLOPS_MOTO_PORT (55500), MLOPS_SAGEMAKER_PORT (55510),
-MLOPS_AIRFLOW_PORT (58080).
+Ports: MLOPS_PG_PORT (15432), MLOPS_MOTO_PORT (15500), MLOPS_SAGEMAKER_PORT (15510),
+MLOPS_AIRFLOW_PORT (18080).
 State: MLOPS_STATE_DIR (.local/), one folder; `make clean` removes it.
 """
 
