@@ -73,3 +73,14 @@ def seeded_clinic(pg):
     start = date(2026, 10, 1)
     rows = seed_clinic(pg, start, 21)
     return {"start": start, "days": 21, "rows": rows}
+
+
+def set_aws_connection(monkeypatch, conn_id: str, moto_endpoint: str, sagemaker_url: str | None = None) -> None:
+    """An Airflow AWS connection (env var) on moto, with SageMaker on the local control plane."""
+    import json
+
+    extra = {"endpoint_url": moto_endpoint, "region_name": "us-east-1"}
+    if sagemaker_url:
+        extra["service_config"] = {"sagemaker": {"endpoint_url": sagemaker_url}}
+    conn = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))

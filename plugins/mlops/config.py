@@ -143,11 +143,16 @@ def parse_source(doc: dict, path: Path | None = None) -> SourceConfig:
     return cfg
 
 
-def load_source(path: Path) -> SourceConfig:
+def load_yaml(path: Path, parse):
+    """`parse(document, path)` of one YAML configuration file."""
     import yaml
 
     with open(path) as fh:
-        return parse_source(yaml.safe_load(fh), path)
+        return parse(yaml.safe_load(fh), path)
+
+
+def load_source(path: Path) -> SourceConfig:
+    return load_yaml(path, parse_source)
 
 
 def load_sources(directory: Path = SOURCES_DIR) -> list[SourceConfig]:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops.config import INCLUDE_DIR, ConfigError, _name, _require
+from mlops.config import INCLUDE_DIR, ConfigError, _name, _require, load_yaml
 
 MODELS_DIR = INCLUDE_DIR / "models"
 TRAINING_DIR = INCLUDE_DIR / "training"  # uploaded as the training job's source dir
@@ -337,10 +337,7 @@ def parse_model(doc: dict, path: Path | None = None) -> ModelConfig:
 
 
 def load_model(path: Path) -> ModelConfig:
-    import yaml
-
-    with open(path) as fh:
-        return parse_model(yaml.safe_load(fh), path)
+    return load_yaml(path, parse_model)
 
 
 def load_models(directory: Path = MODELS_DIR) -> list[ModelConfig]:

@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from embedded_stack.sagemaker_local import start_server
+from tests.conftest import set_aws_connection
 
 FIXTURE = Path(__file__).parent / "fixtures" / "training"
 ROLE = "arn:aws:iam::123456789012:role/mlops-sagemaker-training"
@@ -315,13 +316,7 @@ def test_finished_jobs_survive_a_restart(sm_server, sm, data, moto_endpoint):
 
 def test_amazon_provider_trains_through_the_local_endpoint(sm_server, data, moto_endpoint, monkeypatch):
     """The provider's unchanged code path: connection with service_config → hook → operator."""
-    extra = {
-        "endpoint_url": moto_endpoint,
-        "region_name": "us-east-1",
-        "service_config": {"sagemaker": {"endpoint_url": sm_server.url}},
-    }
-    conn = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}
-    monkeypatch.setenv("AIRFLOW_CONN_SM_LOCAL", json.dumps(conn))
+    set_aws_connection(monkeypatch, "sm_local", moto_endpoint, sm_server.url)
     from airflow.providers.amazon.aws.hooks.sagemaker import LogState, SageMakerHook
     from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 

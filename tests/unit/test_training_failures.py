@@ -4,7 +4,6 @@ nothing reaches the registry."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import replace
 
@@ -15,6 +14,7 @@ from embedded_stack.sagemaker_local import start_server
 from mlops.model_config import MODELS_DIR, load_model
 from mlops.work import registry
 from mlops.work.training_job import training_job_request, upload_source_dir
+from tests.conftest import set_aws_connection
 
 ROLE = "arn:aws:iam::123456789012:role/mlops-sagemaker-execution"
 
@@ -28,13 +28,7 @@ def plane(moto_endpoint, tmp_path_factory):
 
 @pytest.fixture
 def hook(plane, moto_endpoint, monkeypatch):
-    extra = {
-        "endpoint_url": moto_endpoint,
-        "region_name": "us-east-1",
-        "service_config": {"sagemaker": {"endpoint_url": plane.url}},
-    }
-    conn = {"conn_type": "aws", "login": "testing", "password": "testing", "extra": extra}
-    monkeypatch.setenv("AIRFLOW_CONN_TRAINING_TEST", json.dumps(conn))
+    set_aws_connection(monkeypatch, "training_test", moto_endpoint, plane.url)
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
     return SageMakerHook(aws_conn_id="training_test")

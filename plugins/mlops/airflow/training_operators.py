@@ -37,14 +37,18 @@ def _model(name: str):
     return load_model(MODELS_DIR / f"{name}.yaml")
 
 
-class CheckRetrainOperator(BaseOperator):
-    """Skip the run (and everything after) unless the retrain rule says train."""
-
-    ui_color = "#fcf3cf"
+class _ModelOperator(BaseOperator):
+    """An operator for one model, named by its configuration file (loaded at run time)."""
 
     def __init__(self, *, model: str, **kwargs):
         super().__init__(**kwargs)
         self.model = model
+
+
+class CheckRetrainOperator(_ModelOperator):
+    """Skip the run (and everything after) unless the retrain rule says train."""
+
+    ui_color = "#fcf3cf"
 
     def execute(self, context):
         from mlops.work.training_run import check
@@ -59,14 +63,10 @@ class CheckRetrainOperator(BaseOperator):
         return {"new_rows": result.new_rows, "reason": result.reason}
 
 
-class PrepareTrainingOperator(BaseOperator):
+class PrepareTrainingOperator(_ModelOperator):
     """Write the run's train/validation/test splits and return the CreateTrainingJob request."""
 
     ui_color = "#d4e6f1"
-
-    def __init__(self, *, model: str, **kwargs):
-        super().__init__(**kwargs)
-        self.model = model
 
     def execute(self, context):
         from mlops.work.training_run import prepare
@@ -78,14 +78,14 @@ class PrepareTrainingOperator(BaseOperator):
         return prepared["request"]
 
 
-class RegisterCandidateOperator(BaseOperator):
+class RegisterCandidateOperator(_ModelOperator):
     """Gate the trained candidate, register it with its version, record its metrics, notify."""
 
     ui_color = "#d5f5e3"
 
-    def __init__(self, *, model: str, prepare_task_id: str, train_task_id: str, **kwargs):
+    def __init__(self, *, prepare_task_id: str, train_task_id: str, **kwargs):
         super().__init__(**kwargs)
-        self.model, self.prepare_task_id, self.train_task_id = model, prepare_task_id, train_task_id
+        self.prepare_task_id, self.train_task_id = prepare_task_id, train_task_id
 
     def execute(self, context):
         from airflow.providers.amazon.aws.hooks.sns import SnsHook
