@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-unit test-e2e test-py311 demo up down status bench lint fmt lock clean
+.PHONY: help venv test test-unit test-e2e test-py311 demo up down status bench lint fmt lock clean package
 
 help:
 	@echo "make demo     run the whole pipeline on the embedded stack (seeds data, backfills, prints a summary)"
@@ -21,6 +21,7 @@ help:
 	@echo "make lint     ruff"
 	@echo "make lock     re-lock requirements/lock.txt after changing requirements.txt or requirements/dev.in"
 	@echo "make clean    stop the stack and delete its state (.local/)"
+	@echo "make package  build the MWAA bundle in dist/<env>/ (ENV=dev|prod, AWS_ACCOUNT_ID=..., AWS_REGION=...)"
 
 $(STAMP): requirements/lock.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v in ((3, 11), (3, 12)) else "need Python 3.12 (what MWAA 3.3.1 runs) or 3.11, found %d.%d; set PYTHON=/path/to/python3.12" % v)'
@@ -81,3 +82,6 @@ lock: venv
 
 clean: down
 	rm -rf .local
+
+package: venv
+	$(BIN)/python -m deploy.package --env $(or $(ENV),dev) --out dist
