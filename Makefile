@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-unit test-e2e test-py311 demo up down status bench lint fmt lock clean package
+.PHONY: help venv test test-unit test-e2e test-py311 demo up down status bench lint fmt lock clean infra-check package
 
 help:
 	@echo "make demo     run the whole pipeline on the embedded stack (seeds data, backfills, prints a summary)"
@@ -17,10 +17,11 @@ help:
 	@echo "make test-py311  unit and DAG tests on Python 3.11 as well"
 	@echo "make up/down  start/stop the embedded stack (PostgreSQL, moto, Airflow) for interactive use"
 	@echo "make status   which stack processes are running"
-	@echo "make bench    benchmarks (ingest throughput and memory, DAG parse time); writes bench/results/"
+	@echo "make bench    benchmarks (ingest, DAG parse time, training runner overhead, training DAG); writes bench/results/"
 	@echo "make lint     ruff"
 	@echo "make lock     re-lock requirements/lock.txt after changing requirements.txt or requirements/dev.in"
 	@echo "make clean    stop the stack and delete its state (.local/)"
+	@echo "make infra-check  Terraform: fmt, validate, security scan, apply into moto, access tests per identity"
 	@echo "make package  build the MWAA bundle in dist/<env>/ (ENV=dev|prod, AWS_ACCOUNT_ID=..., AWS_REGION=...)"
 
 $(STAMP): requirements/lock.txt
@@ -85,3 +86,8 @@ clean: down
 
 package: venv
 	$(BIN)/python -m deploy.package --env $(or $(ENV),dev) --out dist
+
+# Terraform (infra/): fmt -check, validate, checkov when installed, apply into a moto server,
+# access tests per identity. Needs terraform; providers come from a local mirror (infra/bin/tf).
+infra-check: venv
+	$(BIN)/python -m pytest tests/infra -v

@@ -1,8 +1,10 @@
 """Run the benchmarks: `python -m bench` (what `make bench` does) from the repository root.
 
-    python -m bench                               everything: ingest at 1M and 5M rows, then DAG parse time
+    python -m bench                               ingest at 1M and 5M rows, DAG parse time, training, training DAG
     python -m bench --only ingest --rows 1000000  one benchmark, one size
     python -m bench --only parse --parse-repeat 9
+    python -m bench --only training               the local SageMaker runner against an in-process fit
+    python -m bench --only training-dag           the training DAG on a full embedded stack (~2 min)
 
 Results are printed and written to bench/results/<benchmark>.json. Goals are reported as PASS/MISS:
 a benchmark measures, it does not fail the build.
@@ -20,13 +22,17 @@ for _p in (REPO / "plugins", REPO):  # embedded_stack and mlops, whatever the wo
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from bench import ingest, parse_time  # noqa: E402
+from bench import ingest, parse_time, training, training_dag  # noqa: E402
 from bench.common import RESULTS_DIR, log  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--only", choices=("ingest", "parse"), help="run one benchmark only")
+    parser.add_argument(
+        "--only",
+        choices=("ingest", "parse", "training", "training-dag"),
+        help="run one benchmark only",
+    )
     parser.add_argument(
         "--rows", type=int, nargs="+", default=[1_000_000, 5_000_000], metavar="N", help="ingest table sizes"
     )
@@ -39,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         help="run SqlToS3Operator only up to this many rows (it holds the whole result in memory)",
     )
     parser.add_argument("--parse-repeat", type=int, default=5, help="fresh processes per parse figure; median counts")
+    parser.add_argument(
+        "--training-repeat", type=int, default=3, help="training runs per path (best and median reported)"
+    )
+    parser.add_argument("--dag-runs", type=int, default=2, help="measured training DAG runs (after one warm-up run)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="where the JSON results go")
     args = parser.parse_args(argv)
 
@@ -49,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.only in (None, "parse"):
         parse_time.run(repeat=args.parse_repeat, results_dir=args.results_dir)
+    if args.only in (None, "training"):
+        training.run(repeat=args.training_repeat, results_dir=args.results_dir)
+    if args.only in (None, "training-dag"):
+        training_dag.run(runs=args.dag_runs, results_dir=args.results_dir)
     log(f"benchmarks done in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -141,6 +141,11 @@ def _pid_file(cfg: StackConfig, name: str) -> Path:
 
 
 def _alive(pid: int) -> bool:
+    try:  # a child of this process (up() and down() in one process, as in the tests) must be reaped
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
         return True

@@ -312,7 +312,10 @@ class TrainingRun(threading.Thread):
             except JobStopped:
                 self._terminate(proc)
                 break
-            self.stop_requested.wait(0.25)
+            try:  # returns as soon as the script ends; a stop request is seen within 0.25 s
+                proc.wait(timeout=0.25)
+            except subprocess.TimeoutExpired:
+                pass
             sink.flush()
         proc.wait()
         for t in readers:
