@@ -155,9 +155,9 @@ def test_unpacked_bundle_uses_only_itself_and_the_startup_settings(unpacked):
     assert Path(unpacked["expectations"]) == home / "dags" / "expectations"
     settings = unpacked["settings"]
     assert settings["environment"] == "dev"
-    assert settings["raw_bucket"] == "mlops-dev-raw"
+    assert settings["raw_bucket"] == f"mlops-dev-raw-{ACCOUNT}"
     assert settings["alerts_topic_arn"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:mlops-dev-alerts"
-    assert unpacked["outlets"]["publish_patients"] == ["s3://mlops-dev-curated/diabetes_patients"]
+    assert unpacked["outlets"]["publish_patients"] == [f"s3://mlops-dev-curated-{ACCOUNT}/diabetes_patients"]
     assert unpacked["revision"] and unpacked["revision"] != "unknown"
 
 

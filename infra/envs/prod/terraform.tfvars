@@ -1,0 +1,19 @@
+# prod: its own AWS account. No secrets here: connection values go to Secrets Manager out of
+# band, bundle versions come from CI, network ids from the account's VPC.
+environment                = "prod"
+region                     = "eu-west-1"
+force_destroy_buckets      = false
+deletion_protection        = true
+quarantine_expiration_days = 30
+
+create_mwaa            = true
+mwaa_environment_class = "mw1.medium"
+mwaa_max_workers       = 10
+create_notebook        = true
+
+# Set per account (or pass with -var): the VPC and two private subnets, e.g.
+# vpc_id             = "vpc-0123456789abcdef0"
+# private_subnet_ids = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
+# notebook_security_group_ids = ["sg-0123456789abcdef0"]
+# plugins_s3_object_version, requirements_s3_object_version, startup_script_s3_object_version:
+# from the CI deploy output (make package builds the bundle).

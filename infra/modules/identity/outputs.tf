@@ -1,0 +1,16 @@
+output "role_arns" {
+  description = "Role ARNs: mwaa, sagemaker, engineer, scientist, notebook, ci."
+  value = {
+    mwaa      = aws_iam_role.mwaa.arn
+    sagemaker = aws_iam_role.sagemaker.arn
+    engineer  = aws_iam_role.engineer.arn
+    scientist = aws_iam_role.scientist.arn
+    notebook  = aws_iam_role.notebook.arn
+    ci        = aws_iam_role.ci.arn
+  }
+}
+
+output "notebook_instance_name" {
+  description = "Name of the scientists' notebook instance (the scientist role may open only this one)."
+  value       = local.notebook_name
+}

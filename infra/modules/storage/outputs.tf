@@ -1,0 +1,14 @@
+output "bucket_names" {
+  description = "Bucket names by role: raw, landing, curated, artifacts, mwaa."
+  value       = { for k, b in aws_s3_bucket.this : k => b.bucket }
+}
+
+output "bucket_arns" {
+  description = "Bucket ARNs by role."
+  value       = { for k, b in aws_s3_bucket.this : k => b.arn }
+}
+
+output "kms_key_arns" {
+  description = "KMS key ARNs by zone: sources, curated, artifacts, platform."
+  value       = { for k, key in aws_kms_key.zone : k => key.arn }
+}
