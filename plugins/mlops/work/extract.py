@@ -58,8 +58,6 @@ class S3StreamWriter:
         self.buffer = bytearray()
         self.parts: list = []
         self.pool = ThreadPoolExecutor(max_workers=UPLOADS_IN_FLIGHT, thread_name_prefix="s3-part")
-        # one thread hashes the parts in order, off the encoding thread (hashlib releases the GIL)
-        self.hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-sha256")
         self.digest = hashlib.sha256()
         self.size = 0
         self.closed = False
@@ -75,6 +73,7 @@ class S3StreamWriter:
 
     def write(self, data) -> int:
         view = memoryview(data)
+        self.digest.update(view)
         self.buffer += view
         self.size += len(view)
         while len(self.buffer) >= self.part_bytes:
@@ -83,7 +82,6 @@ class S3StreamWriter:
         return len(view)
 
     def _send(self, body: bytes) -> None:
-        self.hasher.submit(self.digest.update, body)
         number = len(self.parts) + 1
         pending = [f for f in self.parts if not f.done()]
         if len(pending) >= UPLOADS_IN_FLIGHT:
@@ -107,7 +105,6 @@ class S3StreamWriter:
             self.buffer.clear()
         etags = [f.result()["ETag"] for f in self.parts]
         self.pool.shutdown()
-        self.hasher.shutdown()
         self.s3.complete_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
@@ -120,7 +117,6 @@ class S3StreamWriter:
         if self.closed:
             return
         self.pool.shutdown(cancel_futures=True)
-        self.hasher.shutdown(cancel_futures=True)
         self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
         self.closed = True
 
