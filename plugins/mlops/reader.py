@@ -60,17 +60,20 @@ class CuratedReader:
         body = self.s3.get_object(Bucket=self.bucket, Key=layout.manifest_key(dataset, ds))["Body"].read()
         return json.loads(body)
 
+    def _days(self, dataset: str, start: str | None, end: str | None) -> list[str]:
+        """Published partition days of `dataset` in start..end, from the manifest keys alone."""
+        days = [layout.partition_of(k) for k in self._manifest_keys(dataset)]
+        days = [d for d in days if d and not (start and d < start) and not (end and d > end)]
+        if not days and dataset not in self.datasets():
+            raise KeyError(f"no curated dataset named {dataset!r} in s3://{self.bucket}; have {self.datasets()}")
+        return days
+
     def partitions(self, dataset: str, start: str | None = None, end: str | None = None) -> list[Partition]:
         """Published partitions of `dataset` with start <= ds <= end (inclusive, YYYY-MM-DD)."""
         out = []
-        for key in self._manifest_keys(dataset):
-            ds = layout.partition_of(key)
-            if ds is None or (start and ds < start) or (end and ds > end):
-                continue
+        for ds in self._days(dataset, start, end):
             m = self.manifest(dataset, ds)
             out.append(Partition(dataset, ds, m["rows"], len(m["files"])))
-        if not out and dataset not in self.datasets():
-            raise KeyError(f"no curated dataset named {dataset!r} in s3://{self.bucket}; have {self.datasets()}")
         return out
 
     def _read_partition(self, dataset: str, ds: str, attempts: int = 3):
@@ -101,11 +104,11 @@ class CuratedReader:
 
         frames = []
         manifest = None
-        for part in self.partitions(dataset, start, end):
-            manifest, tables = self._read_partition(dataset, part.ds)
+        for ds in self._days(dataset, start, end):  # each manifest read once, with its files
+            manifest, tables = self._read_partition(dataset, ds)
             for table in tables:
                 frame = table.to_pandas()
-                frame["ds"] = part.ds
+                frame["ds"] = ds
                 frames.append(frame)
         if not frames:
             return pd.DataFrame()

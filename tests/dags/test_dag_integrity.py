@@ -11,28 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.dags.sandbox import NO_NETWORK_DB_OR_VARIABLES
+
 REPO = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted((REPO / "dags").glob("*.py"))
 
 # Runs in a fresh interpreter: any socket connect, Variable lookup or metadata-DB session
 # during parsing raises, and the DAGs' properties are printed as JSON.
-PARSE_SANDBOXED = r"""
-import json, socket, sys
-def refuse(*a, **k):
-    raise RuntimeError("network access at DAG parse time")
-socket.socket.connect = refuse
-socket.create_connection = refuse
-from airflow.sdk import Variable
-def no_variables(*a, **k):
-    raise RuntimeError("Airflow Variable read at DAG parse time")
-Variable.get = staticmethod(no_variables)
-import airflow.settings
-class NoDB:
-    def __call__(self, *a, **k):
-        raise RuntimeError("metadata database access at DAG parse time")
-    def remove(self):
-        pass
-airflow.settings.Session = NoDB()
+PARSE_SANDBOXED = (
+    NO_NETWORK_DB_OR_VARIABLES
+    + r"""
+import json, sys
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)
 out = {"errors": {k: str(v) for k, v in bag.import_errors.items()}, "dags": {}}
@@ -53,6 +42,7 @@ for dag_id, dag in bag.dags.items():
     }
 print("RESULT" + json.dumps(out))
 """
+)
 
 
 def _parse(path: Path, tmp_path: Path) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from deploy import package
+from tests.dags.sandbox import NO_NETWORK_DB_OR_VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT, REGION = "123456789012", "eu-west-1"
@@ -22,25 +23,12 @@ EXPECTED_DAGS = {"ingest_clinic", "ingest_digits_drop", "train_diabetes_progress
 
 # Runs in a fresh interpreter started by bash after `source startup.sh`, as MWAA does. As in
 # test_dag_integrity: sockets, Variables and the metadata DB raise during parsing.
-PROBE = r"""
-import importlib.util, json, os, socket, sys
+PROBE = (
+    NO_NETWORK_DB_OR_VARIABLES
+    + r"""
+import importlib.util, json, os, sys
 repo, plugins_dir, dags_dir = sys.argv[1:4]
-def refuse(*a, **k):
-    raise RuntimeError("network access at DAG parse time")
-socket.socket.connect = refuse
-socket.create_connection = refuse
 import airflow
-from airflow.sdk import Variable
-def no_variables(*a, **k):
-    raise RuntimeError("Airflow Variable read at DAG parse time")
-Variable.get = staticmethod(no_variables)
-import airflow.settings
-class NoDB:
-    def __call__(self, *a, **k):
-        raise RuntimeError("metadata database access at DAG parse time")
-    def remove(self):
-        pass
-airflow.settings.Session = NoDB()
 from airflow import plugins_manager
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=dags_dir, safe_mode=False)
@@ -63,6 +51,7 @@ print("RESULT" + json.dumps({
     "revision": os.environ.get("MLOPS_CODE_REVISION"),
 }))
 """
+)
 
 
 @pytest.fixture(scope="module")

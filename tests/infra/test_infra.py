@@ -242,6 +242,7 @@ def test_init_uses_the_local_mirror(validated):
 
 
 def test_environment_roots_differ_only_in_tfvars():
+    """prod's root files are links to dev's: one root, a tfvars (and backend) per environment."""
     for name in ("main.tf", "variables.tf"):
         assert (INFRA / "envs/dev" / name).read_text() == (INFRA / "envs/prod" / name).read_text(), name
 
