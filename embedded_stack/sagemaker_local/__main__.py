@@ -22,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default="us-east-1", help="for requests that carry no signature")
     parser.add_argument("--python", default=sys.executable, help="interpreter that runs the entry points")
     parser.add_argument("--max-concurrent-jobs", type=int, default=2)
+    parser.add_argument(
+        "--cold-start",
+        action="store_true",
+        help="start every entry point in a new Python process instead of forking the warm framework process",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = start_server(
@@ -32,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         python=args.python,
         region=args.region,
         max_concurrent_jobs=args.max_concurrent_jobs,
+        warm_start=not args.cold_start,
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -9,16 +9,21 @@ StopTrainingJob and MaxRuntimeInSeconds send SIGTERM, wait, SIGKILL, keep the mo
 
 AlgorithmSpecification.TrainingImage is recorded but not pulled: the runner's Python environment
 stands in for the framework container (scikit-learn, XGBoost), and a sourcedir's requirements.txt
-is not installed.
+is not installed. Like a container image that has its libraries installed, a warm framework process
+(warm_container.py) has imported them once and forks each Python entry point; jobs that set
+import-time variables, non-Python programs, and any job when the warm process is unavailable start
+a cold `python <program>`.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import logging
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import tarfile
@@ -30,11 +35,47 @@ from typing import Any
 
 from embedded_stack.sagemaker_local import container
 from embedded_stack.sagemaker_local.jobs import JobStore
+from embedded_stack.sagemaker_local.warm_container import WarmContainer, WarmContainerUnavailable, needs_cold_start
 
 log = logging.getLogger(__name__)
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 PASSED_THROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
+
+
+SMALL_OBJECT_BYTES = 8 * 1024 * 1024  # below: one GET/PUT; above: s3transfer's parallel multipart
+
+
+@functools.cache
+def aws_client(service: str, endpoint_url: str, region: str):
+    """One client per service for all jobs (clients are thread-safe; building one costs tens of ms)."""
+    import boto3
+
+    return boto3.session.Session().client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def download(s3, bucket: str, key: str, target: Path, size: int | None = None) -> None:
+    """A known large object in parallel parts; others in one streamed GET."""
+    if size is not None and size > SMALL_OBJECT_BYTES:
+        s3.download_file(bucket, key, str(target))
+        return
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    with target.open("wb") as out:
+        shutil.copyfileobj(body, out)
+
+
+def upload(s3, path: Path, bucket: str, key: str) -> None:
+    if path.stat().st_size > SMALL_OBJECT_BYTES:
+        s3.upload_file(str(path), bucket, key)
+        return
+    with path.open("rb") as body:
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
 
 
 class JobStopped(Exception):
@@ -119,10 +160,11 @@ class TrainingRun(threading.Thread):
         python: str,
         slots: threading.Semaphore,
         stop_grace: float,
+        warm: WarmContainer | None = None,
     ):
         super().__init__(name=f"training-{name}", daemon=True)
         self.store, self.job_name, self.aws, self.python = store, name, aws, python
-        self.slots, self.stop_grace = slots, stop_grace
+        self.slots, self.stop_grace, self.warm = slots, stop_grace, warm
         self.stop_requested = threading.Event()
         self.layout = container.Layout(store.job_dir(name) / "opt" / "ml")
         self.request = store.get(name)
@@ -133,15 +175,7 @@ class TrainingRun(threading.Thread):
         self.stop_requested.set()
 
     def _client(self, service: str):
-        import boto3
-
-        return boto3.client(
-            service,
-            endpoint_url=self.aws["endpoint_url"],
-            region_name=self.aws["region"],
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return aws_client(service, self.aws["endpoint_url"], self.aws["region"])
 
     def _check_stop(self) -> None:
         if time.time() > self.deadline:
@@ -229,7 +263,7 @@ class TrainingRun(threading.Thread):
                             raise ValueError(f"key {obj['Key']} leaves the channel folder")
                         target = lay.channel_dir(ch["ChannelName"]) / relative
                         target.parent.mkdir(parents=True, exist_ok=True)
-                        s3.download_file(bucket, obj["Key"], str(target))
+                        download(s3, bucket, obj["Key"], target, obj["Size"])
                         found += 1
             except JobStopped:
                 raise
@@ -255,7 +289,7 @@ class TrainingRun(threading.Thread):
             with tempfile.TemporaryDirectory() as tmp:
                 archive = Path(tmp) / "sourcedir.tar.gz"
                 try:
-                    s3.download_file(*split_s3(str(submit)), str(archive))
+                    download(s3, *split_s3(str(submit)), archive)
                     with tarfile.open(archive) as tar:
                         tar.extractall(lay.code_dir, filter="data")
                 except Exception as err:
@@ -296,15 +330,7 @@ class TrainingRun(threading.Thread):
             self.python, str(framework["sagemaker_program"]), container.script_args(self.request)
         )
         sink.write("Invoking script with the following command:\n" + shlex.join(command))
-        proc = subprocess.Popen(
-            command,
-            cwd=self.layout.code_dir,
-            env=self._environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
+        proc = self._start(command, self._environment(), sink)
         readers = [sink.pump(proc.stdout, False), sink.pump(proc.stderr, True)]
         while proc.poll() is None:
             try:
@@ -322,7 +348,33 @@ class TrainingRun(threading.Thread):
             t.join(timeout=5)
         return proc.returncode, command
 
-    def _terminate(self, proc: subprocess.Popen) -> None:
+    def _start(self, command: list[str], env: dict[str, str], sink: LogSink):
+        """The entry point's process: forked from the warm framework process when it can be, else cold."""
+        if self.warm is None:
+            cold_because = "no warm framework process"
+        elif command[0] != self.python:
+            cold_because = "not a Python entry point"
+        else:
+            variable = needs_cold_start(self.request.get("Environment", {}))
+            cold_because = variable and f"the job sets {variable}, read at import time"
+        if not cold_because:
+            try:
+                return self.warm.launch(command, env, str(self.layout.code_dir))
+            except (WarmContainerUnavailable, OSError) as err:
+                cold_because = str(err)
+        if self.warm is not None:
+            sink.write(f"Starting the entry point in a new Python process ({cold_because})")
+        return subprocess.Popen(
+            command,
+            cwd=self.layout.code_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    def _terminate(self, proc) -> None:
         """SIGTERM to the script's process group, then SIGKILL after the grace period (120 s on SageMaker)."""
         if self.timed_out and not self.stop_requested.is_set():
             self.store.transition(self.job_name, "Stopping", "Stopping the training job", "Stopping")
@@ -352,7 +404,7 @@ class TrainingRun(threading.Thread):
                 with tarfile.open(archive, "w:gz") as tar:
                     for child in sorted(folder.iterdir()):
                         tar.add(child, arcname=child.name)
-                s3.upload_file(str(archive), bucket, f"{prefix}/{filename}")
+                upload(s3, archive, bucket, f"{prefix}/{filename}")
         return {"S3ModelArtifacts": f"s3://{bucket}/{prefix}/model.tar.gz"}
 
     def _end_stopped(self, s3) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from embedded_stack.sagemaker_local.jobs import ApiError, JobStore, list_jobs, validate_create
-from embedded_stack.sagemaker_local.runner import TrainingRun
+from embedded_stack.sagemaker_local.runner import PASSED_THROUGH_ENV, TrainingRun
+from embedded_stack.sagemaker_local.warm_container import WarmContainer
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,23 @@ class TrainingControlPlane:
     """The training-job operations over a job store, with one runner thread per active job."""
 
     def __init__(
-        self, state_dir: Path, moto_url: str, python: str, account: str, max_concurrent_jobs: int, stop_grace: float
+        self,
+        state_dir: Path,
+        moto_url: str,
+        python: str,
+        account: str,
+        max_concurrent_jobs: int,
+        stop_grace: float,
+        warm_start: bool = True,
     ):
         self.store = JobStore(Path(state_dir) / "training-jobs")
+        self.warm: WarmContainer | None = None
+        if warm_start:
+            self.warm = WarmContainer(python, {k: os.environ[k] for k in PASSED_THROUGH_ENV if k in os.environ})
+            try:
+                self.warm.start()
+            except OSError as err:
+                log.warning("no warm framework process (%s): every job starts a new Python process", err)
         self.moto_url, self.python, self.account, self.stop_grace = moto_url, python, account, stop_grace
         self.slots = threading.Semaphore(max_concurrent_jobs)
         self.runs: dict[str, TrainingRun] = {}
@@ -66,6 +82,7 @@ class TrainingControlPlane:
             self.python,
             self.slots,
             self.stop_grace,
+            self.warm,
         )
         self.runs[name.lower()] = run
         run.start()
@@ -87,10 +104,13 @@ class TrainingControlPlane:
                 run.stop()
         for run in self.runs.values():
             run.join(timeout)
+        if self.warm is not None:
+            self.warm.stop()
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: without it each reply waits ~40 ms for an ACK
     server: _Server
 
     def log_message(self, fmt: str, *args: Any) -> None:
@@ -187,11 +207,13 @@ def start_server(
     account: str = "123456789012",
     max_concurrent_jobs: int = 2,
     stop_grace_seconds: float = 120,
+    warm_start: bool = True,
 ) -> LocalSageMaker:
-    """Serve on host:port in a background thread (port 0 picks a free one); jobs run with `python`."""
+    """Serve on host:port in a background thread (port 0 picks a free one); jobs run with `python`,
+    forked from a warm framework process unless warm_start is False."""
     httpd = _Server((host, port), _Handler)
     httpd.plane = TrainingControlPlane(
-        Path(state_dir), moto_url.rstrip("/"), python, account, max_concurrent_jobs, stop_grace_seconds
+        Path(state_dir), moto_url.rstrip("/"), python, account, max_concurrent_jobs, stop_grace_seconds, warm_start
     )
     httpd.default_region = region
     thread = threading.Thread(target=httpd.serve_forever, name="sagemaker-local", daemon=True)
