@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-unit test-e2e test-py311 demo up down status bench lint fmt lock clean infra-check package
+.PHONY: help venv test test-unit test-e2e test-py311 demo up down status bench lint fmt lock clean infra-check package deploy
 
 help:
 	@echo "make demo     run the whole pipeline on the embedded stack (seeds data, backfills, prints a summary)"
@@ -23,6 +23,7 @@ help:
 	@echo "make clean    stop the stack and delete its state (.local/)"
 	@echo "make infra-check  Terraform: fmt, validate, security scan, apply into moto, access tests per identity"
 	@echo "make package  build the MWAA bundle in dist/<env>/ (ENV=dev|prod, AWS_ACCOUNT_ID=..., AWS_REGION=...)"
+	@echo "make deploy ENV=dev|prod [TRIGGER=training|<dag_id>,...] [TRIGGER_CONF=<json>]  upload the bundle to MWAA, update it, trigger DAGs"
 
 $(STAMP): requirements/lock.txt
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if v in ((3, 11), (3, 12)) else "need Python 3.12 (what MWAA 3.3.1 runs) or 3.11, found %d.%d; set PYTHON=/path/to/python3.12" % v)'
@@ -86,6 +87,13 @@ clean: down
 
 package: venv
 	$(BIN)/python -m deploy.package --env $(or $(ENV),dev) --out dist
+
+# Build the bundle, upload it to the environment's MWAA bucket, update the environment when
+# plugins/requirements/startup changed, sync dags/, then trigger TRIGGER (comma-separated DAG ids;
+# "training" = every training DAG). AWS credentials and region from the usual AWS variables.
+deploy: venv
+	@test -n "$(ENV)" || { echo "make deploy needs ENV=<environment> (deploy/environments/*.env)"; exit 2; }
+	$(BIN)/python -m deploy.deploy --env $(ENV) --out dist $(if $(TRIGGER),--trigger-dag '$(TRIGGER)') $(if $(TRIGGER_CONF),--trigger-conf '$(TRIGGER_CONF)')
 
 # Terraform (infra/): fmt -check, validate, checkov when installed, apply into a moto server,
 # access tests per identity. Needs terraform; providers come from a local mirror (infra/bin/tf).
