@@ -95,7 +95,19 @@ deploy: venv
 	@test -n "$(ENV)" || { echo "make deploy needs ENV=<environment> (deploy/environments/*.env)"; exit 2; }
 	$(BIN)/python -m deploy.deploy --env $(ENV) --out dist $(if $(TRIGGER),--trigger-dag '$(TRIGGER)') $(if $(TRIGGER_CONF),--trigger-conf '$(TRIGGER_CONF)')
 
-# Terraform (infra/): fmt -check, validate, checkov when installed, apply into a moto server,
-# access tests per identity. Needs terraform; providers come from a local mirror (infra/bin/tf).
-infra-check: venv
+# checkov (the security scan of infra/) in its own venv: its pins clash with Airflow's. Made on
+# first use from requirements/checkov.txt, like the main venv; `make test` installs it too.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+$(CHECKOV_STAMP): requirements/checkov.txt | $(STAMP)
+	@echo "creating $(CHECKOV_VENV) and installing requirements/checkov.txt (checkov, isolated from Airflow's pins)"
+	@test -x $(CHECKOV_VENV)/bin/python || $(BIN)/uv venv -q --python $(BIN)/python $(CHECKOV_VENV)
+	@$(BIN)/uv pip install -q --python $(CHECKOV_VENV)/bin/python -r requirements/checkov.txt
+	@touch $@
+
+test: $(CHECKOV_STAMP)
+
+# Terraform (infra/): fmt -check, validate, checkov, the bootstrap and envs/dev applied into a moto
+# server, access tests per identity. Needs terraform; providers come from a local mirror (infra/bin/tf).
+infra-check: venv $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest tests/infra -v

@@ -40,18 +40,22 @@ module "platform" {
 module "identity" {
   source = "../modules/identity"
 
-  name_prefix              = local.name_prefix
-  account_id               = local.account_id
-  region                   = local.region
-  bucket_arns              = module.storage.bucket_arns
-  kms_key_arns             = module.storage.kms_key_arns
-  alerts_topic_arn         = module.platform.alerts_topic_arn
-  table_arns               = module.platform.table_arns
-  mwaa_environment_name    = local.mwaa_name
-  glue_database_name       = local.glue_db
-  engineer_principal_arns  = var.engineer_principal_arns
-  scientist_principal_arns = var.scientist_principal_arns
-  ci_principal_arns        = var.ci_principal_arns
+  name_prefix               = local.name_prefix
+  account_id                = local.account_id
+  region                    = local.region
+  bucket_arns               = module.storage.bucket_arns
+  kms_key_arns              = module.storage.kms_key_arns
+  alerts_topic_arn          = module.platform.alerts_topic_arn
+  table_arns                = module.platform.table_arns
+  mwaa_environment_name     = local.mwaa_name
+  glue_database_name        = local.glue_db
+  engineer_principal_arns   = var.engineer_principal_arns
+  scientist_principal_arns  = var.scientist_principal_arns
+  ci_principal_arns         = var.ci_principal_arns
+  github_repository         = var.github_repository
+  github_deploy_branch      = var.github_deploy_branch
+  github_deploy_environment = var.github_deploy_environment
+  github_oidc_provider_arn  = var.github_oidc_provider_arn
 }
 
 module "mwaa" {

@@ -42,3 +42,13 @@ output "mwaa_webserver_url" {
   description = "Private web server address of MWAA (null when not created)."
   value       = module.mwaa.webserver_url
 }
+
+output "access_log_bucket_name" {
+  description = "Server access logs of the five buckets (prefix per bucket role)."
+  value       = module.storage.access_log_bucket_name
+}
+
+output "github_oidc_provider_arn" {
+  description = "The GitHub Actions OIDC provider the CI deploy role trusts (null without github_repository)."
+  value       = module.identity.github_oidc_provider_arn
+}

@@ -6,6 +6,12 @@ the whole module is skipped with the reason. Terraform gets hashicorp/aws from a
 mirror through infra/bin/tf, with a dead HTTP(S) proxy set, so an attempt to reach the registry
 fails the test instead of passing quietly.
 
+The static security scan is checkov, from its own venv (.venv-checkov, requirements/checkov.txt:
+its pins clash with Airflow's), run offline; its summary is printed at the end of the session.
+
+infra/bootstrap (the state bucket) is applied into moto first and envs/dev keeps its state in that
+bucket through the S3 backend, with the lock file, as on AWS.
+
 moto enforces IAM identity policies for S3 when authentication is on (the tests turn it on after
 the apply), and it applies bucket default encryption. What it cannot enforce is listed in
 MOTO_CANNOT_ENFORCE; those rules are checked on the policy documents as applied (read back from
@@ -96,8 +102,13 @@ def tf(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess
 
 
 def _copy_infra(dest: Path) -> Path:
-    shutil.copytree(INFRA, dest, ignore=shutil.ignore_patterns(".terraform", ".terraform.lock.hcl", "*.tfstate*"))
+    """infra/ without local init or state, with the committed .terraform.lock.hcl files (init runs
+    with -lockfile=readonly: a lock file that does not match the mirror's provider fails it)."""
+    shutil.copytree(INFRA, dest, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*", "backend.hcl"))
     return dest
+
+
+ROOTS = ("envs/dev", "envs/prod", "bootstrap")
 
 
 def access_denied(call) -> None:
@@ -224,21 +235,31 @@ def test_fmt():
 def validated(tmp_path_factory):
     """Both environment roots initialised offline (no backend) in a copy of infra/."""
     root = _copy_infra(tmp_path_factory.mktemp("validate") / "infra")
-    for env in ("dev", "prod"):
-        tf("init", "-backend=false", "-input=false", cwd=root / "envs" / env)
+    for name in ROOTS:
+        tf("init", "-backend=false", "-input=false", "-lockfile=readonly", cwd=root / name)
     return root
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_validate(validated, env):
-    out = tf("validate", cwd=validated / "envs" / env)
+@pytest.mark.parametrize("root", ROOTS)
+def test_validate(validated, root):
+    out = tf("validate", cwd=validated / root)
     assert "Success" in out.stdout
+
+
+@pytest.mark.parametrize("root", ROOTS)
+def test_lock_file_is_committed(root):
+    """Each root's .terraform.lock.hcl pins hashicorp/aws with the mirror's checksum (init above
+    ran with -lockfile=readonly against it)."""
+    lock = (INFRA / root / ".terraform.lock.hcl").read_text()
+    assert 'provider "registry.terraform.io/hashicorp/aws"' in lock
+    assert re.search(r'version\s+=\s+"5\.\d+\.\d+"', lock) and '"h1:' in lock
 
 
 def test_init_uses_the_local_mirror(validated):
     """init ran with a dead proxy, so the provider can only have come from the mirror on disk."""
-    providers = validated / "envs" / "dev" / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp" / "aws"
-    assert any(providers.iterdir()), "hashicorp/aws was not installed"
+    for name in ROOTS:
+        providers = validated / name / ".terraform" / "providers" / "registry.terraform.io" / "hashicorp" / "aws"
+        assert any(providers.iterdir()), f"hashicorp/aws was not installed in {name}"
 
 
 def test_environment_roots_differ_only_in_tfvars():
@@ -264,31 +285,93 @@ def test_no_secrets_in_code():
             assert not pat.search(text), f"{path.relative_to(REPO)} matches {pat.pattern}"
 
 
+CHECKOV_VENV = REPO / ".venv-checkov"  # made by the Makefile from requirements/checkov.txt
+CHECKOV_SUMMARY: list[str] = []  # printed at the end of the session (conftest.py)
+
+
 def _checkov() -> str | None:
-    local = Path(sys.executable).parent / "checkov"
-    return shutil.which("checkov") or (str(local) if local.exists() else None)
+    for candidate in (CHECKOV_VENV / "bin" / "checkov", Path(sys.executable).parent / "checkov"):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("checkov")
+
+
+def _checkov_env() -> dict[str, str]:
+    """Offline: no platform key, no policy download, no update check, and a dead proxy so that any
+    network call fails instead of passing quietly."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BC_", "PRISMA_", "CKV_", "CHECKOV_"))}
+    dead = f"http://127.0.0.1:{_free_port()}"
+    env.update(
+        {
+            "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true",
+            "BC_SKIP_MAPPING": "TRUE",
+            "HTTPS_PROXY": dead,
+            "HTTP_PROXY": dead,
+            "NO_PROXY": "",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    return env
 
 
 def test_security_scan():
-    """checkov over infra/: every failed check must be fixed or skipped in the code with a reason."""
+    """checkov over infra/ (terraform, every root and module): every failed check must be fixed or
+    suppressed in the code with `checkov:skip=<id>:<reason>`."""
     checkov = _checkov()
     if checkov is None:
-        pytest.skip("checkov is not installed (add it to requirements/dev.in): static security scan skipped")
+        pytest.skip(
+            "checkov is not installed (make infra-check or make test installs it into .venv-checkov "
+            "from requirements/checkov.txt): static security scan skipped"
+        )
     result = subprocess.run(
-        [checkov, "-d", str(INFRA), "--framework", "terraform", "--quiet", "--compact", "-o", "json"],
+        [
+            checkov,
+            "--directory",
+            str(INFRA),
+            "--framework",
+            "terraform",
+            "--skip-download",  # no policy metadata from the platform
+            "--download-external-modules",
+            "false",
+            "--compact",
+            "--output",
+            "json",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
+        env=_checkov_env(),
+        cwd=REPO,
     )
-    report = json.loads(result.stdout or "{}")
+    assert result.returncode in (0, 1), f"checkov failed to run:\n{result.stderr[-4000:]}"
+    report = json.loads(result.stdout)
     reports = report if isinstance(report, list) else [report]
-    failed = [c for r in reports for c in r.get("results", {}).get("failed_checks", [])]
-    skipped = [c for r in reports for c in r.get("results", {}).get("skipped_checks", [])]
-    unexplained = [c for c in skipped if not (c.get("check_result", {}).get("suppress_comment") or "").strip()]
-    assert not failed, "checkov findings:\n" + "\n".join(
-        f"{c['check_id']} {c['resource']} {c['file_path']}:{c['file_line_range']} {c.get('severity')}" for c in failed
+    summary = {k: sum(r["summary"][k] for r in reports) for k in ("passed", "failed", "skipped", "parsing_errors")}
+    resources = sum(r["summary"]["resource_count"] for r in reports)
+    version = reports[0]["summary"].get("checkov_version")
+    failed = [c for r in reports for c in r["results"].get("failed_checks", [])]
+    skipped = [c for r in reports for c in r["results"].get("skipped_checks", [])]
+
+    reasons: dict[tuple[str, str], int] = {}
+    for c in skipped:
+        key = (c["check_id"], (c["check_result"].get("suppress_comment") or "").strip())
+        reasons[key] = reasons.get(key, 0) + 1
+    lines = [
+        f"checkov {version} over infra/ (terraform, offline): {resources} resources, "
+        f"{summary['passed']} passed, {summary['failed']} failed, {summary['skipped']} suppressed, "
+        f"{summary['parsing_errors']} parsing errors"
+    ]
+    lines += [f"  suppressed {cid} x{n}: {why or '(no reason)'}" for (cid, why), n in sorted(reasons.items())]
+    lines += [f"  FAILED {c['check_id']} {c['resource']} {c['file_path']}:{c['file_line_range']}" for c in failed]
+    CHECKOV_SUMMARY[:] = lines
+    print("\n".join(lines))
+
+    assert resources > 50 and summary["parsing_errors"] == 0, summary
+    assert not failed, "checkov findings (fix, or suppress in the code with a reason):\n" + "\n".join(
+        f"{c['check_id']} {c['check_name']}: {c['resource']} {c['file_path']}:{c['file_line_range']}" for c in failed
     )
-    assert not unexplained, [c["check_id"] for c in unexplained]
+    unexplained = sorted({cid for (cid, why), _ in reasons.items() if len(why) < 15})
+    assert not unexplained, f"suppressed without a one-line reason: {unexplained}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,10 +410,8 @@ def moto_server():
 
 
 OVERRIDE = """
-# written by tests/infra/test_infra.py: local state and every AWS API on the moto server
-terraform {{
-  backend "local" {{}}
-}}
+# written by tests/infra/test_infra.py: every AWS API on the moto server
+{backend}
 provider "aws" {{
   access_key                  = "testing"
   secret_key                  = "testing"
@@ -338,6 +419,7 @@ provider "aws" {{
   skip_metadata_api_check     = true
   skip_region_validation      = true
   s3_use_path_style           = true
+  max_retries                 = 2 # a moto error fails the apply at once instead of after minutes of retries
   endpoints {{
 {endpoints}
   }}
@@ -357,16 +439,70 @@ SERVICES = (
     "sns",
     "sts",
 )
+GITHUB_REPOSITORY = "example-org/mlops-platform"  # the CI role's OIDC trust is applied with this repository
+
+
+def _override(endpoint: str, backend: str = "") -> str:
+    endpoints = "\n".join(f'    {s:<14} = "{endpoint}"' for s in SERVICES)
+    return OVERRIDE.format(endpoints=endpoints, backend=backend)
+
+
+def _bucket_facts(s3, bucket: str) -> dict:
+    """A bucket's settings as moto holds them, read as the administrator (the fixtures read them
+    before `world` switches moto's authentication on)."""
+    return {
+        "logging": s3.get_bucket_logging(Bucket=bucket).get("LoggingEnabled"),
+        "encryption": s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0],
+        "versioning": s3.get_bucket_versioning(Bucket=bucket).get("Status"),
+        "public_access_block": s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"],
+        "lifecycle": {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]},
+        "policy": json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"]),
+    }
 
 
 @pytest.fixture(scope="module")
-def deployed(moto_server, tmp_path_factory):
-    """envs/dev applied into moto (MWAA off: moto has no MWAA; the notebook on, with fake network ids)."""
+def bootstrapped(moto_server, tmp_path_factory):
+    """infra/bootstrap applied into moto (local state, as on a first apply): the state bucket of dev."""
+    root = _copy_infra(tmp_path_factory.mktemp("bootstrap") / "infra")
+    boot = root / "bootstrap"
+    (boot / "zz_moto_override.tf").write_text(_override(moto_server))
+    tf("init", "-input=false", "-lockfile=readonly", cwd=boot)
+    tf("apply", "-auto-approve", "-input=false", "-var", "environment=dev", cwd=boot, timeout=600)
+    outputs = {k: v["value"] for k, v in json.loads(tf("output", "-json", cwd=boot).stdout).items()}
+    state = json.loads((boot / "terraform.tfstate").read_text())
+    rotation = _client(moto_server, "kms").get_key_rotation_status(KeyId=outputs["kms_key_arn"])
+    return {
+        "outputs": outputs,
+        "state": state,
+        "endpoint": moto_server,
+        "state_bucket": _bucket_facts(_client(moto_server, "s3"), outputs["state_bucket"]),
+        "key_rotation": rotation["KeyRotationEnabled"],
+    }
+
+
+@pytest.fixture(scope="module")
+def deployed(bootstrapped, moto_server, tmp_path_factory):
+    """envs/dev applied into moto with its state in the bootstrap's bucket (S3 backend, lock file,
+    SSE-KMS with the state key; the backend config is the bootstrap's output plus moto's endpoint).
+    MWAA off (moto has no MWAA); the notebook on, with fake network ids; the CI role trusts GitHub
+    Actions of GITHUB_REPOSITORY."""
     root = _copy_infra(tmp_path_factory.mktemp("apply") / "infra")
     env_dir = root / "envs" / "dev"
-    endpoints = "\n".join(f'    {s:<14} = "{moto_server}"' for s in SERVICES)
-    (env_dir / "zz_moto_override.tf").write_text(OVERRIDE.format(endpoints=endpoints))
-    tf("init", "-input=false", cwd=env_dir)
+    (env_dir / "zz_moto_override.tf").write_text(_override(moto_server))  # keeps main.tf's backend "s3" {}
+    backend = dict(bootstrapped["outputs"]["backend_config"])
+    lines = [f"{k} = {json.dumps(v)}" for k, v in backend.items()]
+    lines += [
+        'access_key = "testing"',
+        'secret_key = "testing"',
+        f'endpoints = {{ s3 = "{moto_server}" }}',
+        "use_path_style = true",
+        "skip_credentials_validation = true",
+        "skip_requesting_account_id = true",
+        "skip_metadata_api_check = true",
+        "skip_region_validation = true",
+    ]
+    (env_dir / "backend.hcl").write_text("\n".join(lines) + "\n")
+    tf("init", "-input=false", "-lockfile=readonly", "-backend-config=backend.hcl", cwd=env_dir)
     tf(
         "apply",
         "-auto-approve",
@@ -377,12 +513,27 @@ def deployed(moto_server, tmp_path_factory):
         'private_subnet_ids=["subnet-0aaaaaaaaaaaaaaaa","subnet-0bbbbbbbbbbbbbbbb"]',
         "-var",
         'notebook_security_group_ids=["sg-0aaaaaaaaaaaaaaaa"]',
+        "-var",
+        f"github_repository={GITHUB_REPOSITORY}",
         cwd=env_dir,
         timeout=600,
     )
     outputs = {k: v["value"] for k, v in json.loads(tf("output", "-json", cwd=env_dir).stdout).items()}
-    state = json.loads((env_dir / "terraform.tfstate").read_text())
-    return {"outputs": outputs, "state": state, "endpoint": moto_server}
+    assert not (env_dir / "terraform.tfstate").exists(), "the state must live in the state bucket, not locally"
+    s3 = _client(moto_server, "s3")
+    state = json.loads(s3.get_object(Bucket=backend["bucket"], Key=backend["key"])["Body"].read())
+    buckets = {**outputs["bucket_names"], "access_logs": outputs["access_log_bucket_name"]}
+    oidc = _client(moto_server, "iam").list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    return {
+        "outputs": outputs,
+        "state": state,
+        "endpoint": moto_server,
+        "backend": backend,
+        "buckets": {role: _bucket_facts(s3, name) for role, name in buckets.items()},
+        "state_object": s3.head_object(Bucket=backend["bucket"], Key=backend["key"]),
+        "state_bucket_keys": [o["Key"] for o in s3.list_objects_v2(Bucket=backend["bucket"]).get("Contents", [])],
+        "oidc_providers": [provider["Arn"] for provider in oidc],
+    }
 
 
 def _client(endpoint: str, service: str, creds: dict | None = None):
@@ -607,6 +758,15 @@ def test_ci_updates_only_the_mwaa_bucket(world):
     for role in ("raw", "curated", "artifacts", "landing"):
         access_denied(lambda role=role: s3.put_object(Bucket=world["buckets"][role], Key="x", Body=b"x"))
         access_denied(lambda role=role: s3.list_objects_v2(Bucket=world["buckets"][role]))
+    # and it reads no data
+    b = world["buckets"]
+    access_denied(lambda: s3.get_object(Bucket=b["raw"], Key="clinic/patients/ds=2026-10-01/data.parquet"))
+    access_denied(lambda: s3.get_object(Bucket=b["raw"], Key="_quarantine/clinic/patients/ds=2026-10-02/data.parquet"))
+    access_denied(lambda: s3.get_object(Bucket=b["curated"], Key="diabetes_patients/ds=2026-10-01/_manifest.json"))
+    access_denied(
+        lambda: s3.get_object(Bucket=b["artifacts"], Key="models/diabetes_progression/runs/r1/data/train/data.csv")
+    )
+    access_denied(lambda: s3.get_object(Bucket=b["landing"], Key="digits_drop/incoming/day1.csv"))
 
 
 # --- rules moto cannot enforce, on the applied documents
@@ -734,5 +894,243 @@ def test_trust_policies(deployed):
     mwaa = principals["mlops-dev-mwaa-execution"]
     assert len(mwaa) == 1 and sorted(mwaa[0]["Service"]) == ["airflow-env.amazonaws.com", "airflow.amazonaws.com"]
     assert principals["mlops-dev-sagemaker-execution"] == [{"Service": "sagemaker.amazonaws.com"}]
-    for name in ("mlops-dev-data-engineer", "mlops-dev-data-scientist", "mlops-dev-ci-deploy"):
+    for name in ("mlops-dev-data-engineer", "mlops-dev-data-scientist"):
         assert principals[name] == [{"AWS": f"arn:aws:iam::{ACCOUNT}:root"}], name
+    # the CI role: GitHub Actions only (applied with github_repository, no other principals)
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    assert principals["mlops-dev-ci-deploy"] == [{"Federated": provider}]
+
+
+# --- the CI deploy role: GitHub Actions OIDC, the MWAA bucket and its environment, nothing else
+
+
+def _ci_trust(deployed) -> dict:
+    roles = {r["name"]: r for r in _resources(deployed["state"], "aws_iam_role")}
+    return json.loads(roles["mlops-dev-ci-deploy"]["assume_role_policy"])
+
+
+def test_github_oidc_provider(deployed):
+    """The account's GitHub Actions OIDC provider, for the STS audience."""
+    (provider,) = _resources(deployed["state"], "aws_iam_openid_connect_provider")
+    assert provider["url"].removeprefix("https://") == "token.actions.githubusercontent.com"
+    assert provider["client_id_list"] == ["sts.amazonaws.com"]
+    assert deployed["oidc_providers"] == [provider["arn"]]
+
+
+def test_ci_trust_is_the_deploy_branch_of_one_repository(deployed):
+    """MOTO_CANNOT_ENFORCE['trust-policies'] (moto's AssumeRoleWithWebIdentity checks no token):
+    only a GitHub Actions token of the configured repository, for STS, from the deploy branch."""
+    trust = _ci_trust(deployed)
+    (statement,) = trust["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    key = "token.actions.githubusercontent.com"
+
+    def may(sub: str, aud: str = "sts.amazonaws.com") -> bool:
+        ctx = {f"{key}:sub": sub, f"{key}:aud": aud}
+        return evaluate([trust], "sts:AssumeRoleWithWebIdentity", "*", ctx) == "Allow"
+
+    assert may(f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/main")
+    assert not may(f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/feature")
+    assert not may(f"repo:{GITHUB_REPOSITORY}:pull_request")
+    assert not may(f"repo:{GITHUB_REPOSITORY}:environment:dev")
+    assert not may("repo:example-org/other:ref:refs/heads/main")
+    assert not may(f"repo:{GITHUB_REPOSITORY}:ref:refs/heads/main", aud="https://example.org")
+    assert evaluate([trust], "sts:AssumeRole", "*", {}) != "Allow"  # no other principal
+
+
+CI_STATEMENTS = {
+    "ListDeployBucket",
+    "UpdateDeployBucket",
+    "PlatformKey",
+    "UpdateEnvironment",
+    "ReadEnvironment",
+    "TriggerPipelines",
+}
+
+
+def test_ci_may_update_its_environment_and_nothing_else(world, deployed):
+    """MOTO_CANNOT_ENFORCE['non-s3-resource-scoping']: the CI role reads and updates its own environment,
+    calls its REST API as Airflow User; nothing else (on the documents)."""
+    state, roles = deployed["state"], world["roles"]
+    docs = _role_policies(state, roles["ci"])
+    statements = [st for doc in docs for st in doc["Statement"]]
+    assert {st["Sid"] for st in statements} == CI_STATEMENTS
+    assert all(st["Effect"] == "Allow" and "*" not in _as_list(st["Resource"]) for st in statements)
+    env = deployed["outputs"]["mwaa_environment_name"]
+    env_arn = f"arn:aws:airflow:{REGION}:{ACCOUNT}:environment/{env}"
+    other = f"arn:aws:airflow:{REGION}:{ACCOUNT}:environment/mlops-prod-airflow"
+
+    def ev(action, resource):
+        return evaluate(docs, action, resource)
+
+    assert ev("airflow:UpdateEnvironment", env_arn) == "Allow"
+    assert ev("airflow:GetEnvironment", env_arn) == "Allow"
+    assert ev("airflow:InvokeRestApi", f"arn:aws:airflow:{REGION}:{ACCOUNT}:role/{env}/User") == "Allow"
+    for action in ("airflow:UpdateEnvironment", "airflow:GetEnvironment"):
+        assert ev(action, other) != "Allow", action
+    for airflow_role in ("Admin", "Op"):
+        assert ev("airflow:InvokeRestApi", f"arn:aws:airflow:{REGION}:{ACCOUNT}:role/{env}/{airflow_role}") != "Allow"
+    for action, resource in (
+        ("airflow:DeleteEnvironment", env_arn),
+        ("airflow:CreateEnvironment", env_arn),
+        ("airflow:CreateCliToken", env_arn),
+        ("airflow:CreateWebLoginToken", f"arn:aws:airflow:{REGION}:{ACCOUNT}:role/{env}/Admin"),
+        ("iam:PassRole", roles["mwaa"]),
+        ("kms:Decrypt", world["keys"]["sources"]),
+        ("kms:Decrypt", world["keys"]["curated"]),
+        ("secretsmanager:GetSecretValue", world["secret_arn"]),
+        ("sagemaker:CreateTrainingJob", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/x"),
+        ("s3:GetObject", f"arn:aws:s3:::{world['buckets']['curated']}/diabetes_patients/x"),
+        ("s3:GetObject", f"arn:aws:s3:::{world['buckets']['raw']}/clinic/x"),
+        ("s3:PutBucketPolicy", f"arn:aws:s3:::{world['buckets']['mwaa']}"),
+    ):
+        assert ev(action, resource) != "Allow", (action, resource)
+
+
+# --- server access logs
+
+
+def test_buckets_log_their_access(deployed):
+    """Each of the five buckets sends its server access logs to the environment's log bucket,
+    under its own prefix; the log bucket is SSE-S3 (the only encryption log delivery supports),
+    versioned, public access blocked, and expires old logs."""
+    facts = deployed["buckets"]
+    logs = deployed["outputs"]["access_log_bucket_name"]
+    assert logs == f"mlops-dev-access-logs-{ACCOUNT}"
+    for role in deployed["outputs"]["bucket_names"]:
+        assert facts[role]["logging"] == {"TargetBucket": logs, "TargetPrefix": f"{role}/"}, role
+    log_bucket = facts["access_logs"]
+    assert log_bucket["encryption"]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert log_bucket["versioning"] == "Enabled"
+    assert all(log_bucket["public_access_block"].values())
+    assert log_bucket["lifecycle"]["expire-old-access-logs"]["Expiration"]["Days"] == 365
+    assert log_bucket["lifecycle"]["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]
+
+
+def test_access_log_bucket_policy(deployed):
+    """MOTO_CANNOT_ENFORCE['bucket-policy-conditions'] / ['tls-only']: log delivery is accepted
+    from this environment's buckets only, and every request must use TLS."""
+    logs = deployed["outputs"]["access_log_bucket_name"]
+    policy = deployed["buckets"]["access_logs"]["policy"]
+    obj = f"arn:aws:s3:::{logs}/raw/2026-10-01-00-00-00-ABC"
+    ours = {"aws:SourceArn": f"arn:aws:s3:::{deployed['outputs']['bucket_names']['raw']}", "aws:SourceAccount": ACCOUNT}
+    tls = {"aws:SecureTransport": "true"}
+    assert evaluate([policy], "s3:PutObject", obj, {**tls, **ours}) == "Allow"
+    assert evaluate([policy], "s3:PutObject", obj, {**tls, **ours, "aws:SourceArn": "arn:aws:s3:::someone"}) != "Allow"
+    assert evaluate([policy], "s3:PutObject", obj, {**tls, **ours, "aws:SourceAccount": "999999999999"}) != "Allow"
+    assert evaluate([policy], "s3:GetObject", obj, tls) != "Allow"
+    assert evaluate([policy], "s3:PutObject", obj, {"aws:SecureTransport": "false", **ours}) == "Deny"
+    (delivery,) = [st for st in policy["Statement"] if st["Effect"] == "Allow"]
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+
+
+def test_identities_cannot_read_access_logs(world, deployed):
+    """The access logs name every object and requester: none of the roles is granted them."""
+    logs = deployed["outputs"]["access_log_bucket_name"]
+    for role in ("scientist", "engineer", "ci", "mwaa", "sagemaker"):
+        s3 = world["as"](role, "s3")
+        access_denied(lambda s3=s3: s3.list_objects_v2(Bucket=logs))
+
+
+# --- alarms, notebook
+
+
+def test_pipeline_failure_alarms_use_mwaa_metric_names(deployed):
+    """The alarms watch metrics MWAA publishes (AmazonMWAA namespace; the MWAA user guide's tables):
+    TaskInstanceFailures (Airflow ti_failures) with DAG=All, Task=All; SchedulerHeartbeat
+    (scheduler_heartbeat) with Function=Scheduler; each also with the Environment dimension."""
+    env = deployed["outputs"]["mwaa_environment_name"]
+    alarms = {a["metric_name"]: a for a in _resources(deployed["state"], "aws_cloudwatch_metric_alarm")}
+    assert set(alarms) == {"TaskInstanceFailures", "SchedulerHeartbeat"}
+    assert all(a["namespace"] == "AmazonMWAA" for a in alarms.values())
+    assert alarms["TaskInstanceFailures"]["dimensions"] == {"Environment": env, "DAG": "All", "Task": "All"}
+    assert alarms["SchedulerHeartbeat"]["dimensions"] == {"Environment": env, "Function": "Scheduler"}
+    heartbeat = alarms["SchedulerHeartbeat"]
+    assert (heartbeat["statistic"], heartbeat["threshold"], heartbeat["comparison_operator"]) == (
+        "Sum",
+        1,
+        "LessThanThreshold",
+    )
+    assert heartbeat["treat_missing_data"] == "breaching"
+    topic = deployed["outputs"]["pipeline_environment"]["MLOPS_ALERTS_TOPIC_ARN"]
+    assert all(a["alarm_actions"] == [topic] for a in alarms.values())
+
+
+def test_notebook_runs_imdsv2_as_the_scientists(world, deployed):
+    """The notebook's role allows no wildcard action (why checkov's CKV2_AWS_68 is suppressed:
+    checkov cannot follow the role ARN across modules), and the notebook requires IMDSv2 (moto
+    does not return that setting, so the code is checked)."""
+    (notebook,) = _resources(deployed["state"], "aws_sagemaker_notebook_instance")
+    assert notebook["role_arn"] == world["roles"]["notebook"]
+    assert (notebook["direct_internet_access"], notebook["root_access"]) == ("Disabled", "Disabled")
+    code = (INFRA / "modules" / "notebook" / "main.tf").read_text()
+    assert re.search(r'minimum_instance_metadata_service_version\s*=\s*"2"', code)
+    allows = [st for doc in _role_policies(deployed["state"], world["roles"]["notebook"]) for st in doc["Statement"]]
+    allows = [st for st in allows if st["Effect"] == "Allow"]
+    assert allows
+    for st in allows:
+        assert not any(a == "*" or a.endswith(":*") for a in _as_list(st["Action"])), st
+
+
+def test_mwaa_bundle_versions_belong_to_ci():
+    """CI's UpdateEnvironment sets the bundle's object versions: Terraform must not roll them back."""
+    code = (INFRA / "modules" / "mwaa" / "main.tf").read_text()
+    ignored = re.search(r"ignore_changes\s*=\s*\[([^\]]*)\]", code).group(1)
+    for attr in ("plugins_s3_object_version", "requirements_s3_object_version", "startup_script_s3_object_version"):
+        assert attr in ignored, attr
+
+
+# --- the state bucket (infra/bootstrap) and the S3 backend
+
+
+def test_state_bucket_is_locked_down(bootstrapped):
+    """Versioned, SSE-KMS with its own rotating key, public access blocked, access logged, old
+    state versions expire."""
+    out, facts = bootstrapped["outputs"], bootstrapped["state_bucket"]
+    assert out["state_bucket"] == f"mlops-dev-tfstate-{ACCOUNT}"
+    assert facts["versioning"] == "Enabled"
+    by_default = facts["encryption"]["ApplyServerSideEncryptionByDefault"]
+    assert by_default == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": out["kms_key_arn"]}
+    assert all(facts["public_access_block"].values())
+    assert facts["logging"] == {"TargetBucket": f"mlops-dev-tfstate-logs-{ACCOUNT}", "TargetPrefix": "tfstate/"}
+    assert facts["lifecycle"]["expire-old-state-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 90
+    assert bootstrapped["key_rotation"]
+
+
+def test_state_bucket_policy(bootstrapped):
+    """MOTO_CANNOT_ENFORCE['tls-only'] / ['bucket-policy-conditions']: TLS only; a state upload
+    with another encryption or key is refused, one with the state key (what the backend sends) is not."""
+    out, policy = bootstrapped["outputs"], bootstrapped["state_bucket"]["policy"]
+    obj = f"arn:aws:s3:::{out['state_bucket']}/mlops/dev/terraform.tfstate"
+    tls = {"aws:SecureTransport": "true"}
+    assert evaluate([policy], "s3:GetObject", obj, {"aws:SecureTransport": "false"}) == "Deny"
+    ours = {
+        "s3:x-amz-server-side-encryption": "aws:kms",
+        "s3:x-amz-server-side-encryption-aws-kms-key-id": out["kms_key_arn"],
+    }
+    assert evaluate([policy], "s3:PutObject", obj, {**tls, **ours}) != "Deny"
+    assert evaluate([policy], "s3:PutObject", obj, {**tls, "s3:x-amz-server-side-encryption": "AES256"}) == "Deny"
+    other = {**ours, "s3:x-amz-server-side-encryption-aws-kms-key-id": "arn:aws:kms:eu-west-1:999999999999:key/x"}
+    assert evaluate([policy], "s3:PutObject", obj, {**tls, **other}) == "Deny"
+
+
+def test_environment_state_lives_in_the_state_bucket(deployed, bootstrapped):
+    """envs/dev ran with the bootstrap's backend settings: its state is one SSE-KMS object in the
+    state bucket under mlops/dev/, and the lock file was released after the apply."""
+    backend = deployed["backend"]
+    assert backend["use_lockfile"] is True and backend["encrypt"] is True
+    head = deployed["state_object"]
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == bootstrapped["outputs"]["kms_key_arn"]
+    assert deployed["state_bucket_keys"] == ["mlops/dev/terraform.tfstate"]  # no .tflock left behind
+    assert deployed["state"]["resources"]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_backend_examples_match_the_bootstrap(env, bootstrapped):
+    """backend.hcl.example names the settings the bootstrap prints (terraform output backend_hcl)."""
+    example = (INFRA / "envs" / env / "backend.hcl.example").read_text()
+    keys = {m.group(1) for m in re.finditer(r"^(\w+)\s*=", example, re.M)}
+    assert keys == set(bootstrapped["outputs"]["backend_config"]), keys
+    assert f'"mlops/{env}/terraform.tfstate"' in example
+    assert "use_lockfile = true" in bootstrapped["outputs"]["backend_hcl"]

@@ -2,15 +2,15 @@
 # differs is terraform.tfvars and the state backend (backend.hcl).
 
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.10" # the S3 backend's native lock file (use_lockfile)
   required_providers {
     aws = {
       source  = "hashicorp/aws"
       version = ">= 5.90, < 6.0"
     }
   }
-  # State in S3 with locking; bucket, key and region come from backend.hcl at init
-  # (see backend.hcl.example and infra/README.md).
+  # State in S3 with locking (a lock file beside the state); bucket, key, region and key id come
+  # from backend.hcl at init: infra/bootstrap creates the bucket and prints them (backend.hcl.example).
   backend "s3" {}
 }
 
@@ -35,6 +35,10 @@ module "stack" {
   engineer_principal_arns          = var.engineer_principal_arns
   scientist_principal_arns         = var.scientist_principal_arns
   ci_principal_arns                = var.ci_principal_arns
+  github_repository                = var.github_repository
+  github_deploy_branch             = var.github_deploy_branch
+  github_deploy_environment        = var.github_deploy_environment
+  github_oidc_provider_arn         = var.github_oidc_provider_arn
   create_mwaa                      = var.create_mwaa
   mwaa_environment_class           = var.mwaa_environment_class
   mwaa_max_workers                 = var.mwaa_max_workers
@@ -80,4 +84,14 @@ output "mwaa_environment_name" {
 output "mwaa_webserver_url" {
   description = "Private web server address of MWAA."
   value       = module.stack.mwaa_webserver_url
+}
+
+output "access_log_bucket_name" {
+  description = "Server access logs of the buckets."
+  value       = module.stack.access_log_bucket_name
+}
+
+output "ci_deploy_role_arn" {
+  description = "The role GitHub Actions assume to deploy (aws-actions/configure-aws-credentials role-to-assume)."
+  value       = module.stack.role_arns["ci"]
 }

@@ -36,9 +36,33 @@ variable "scientist_principal_arns" {
 }
 
 variable "ci_principal_arns" {
-  description = "Principals that may assume the CI deploy role."
+  description = "Principals (besides GitHub Actions) that may assume the CI deploy role."
   type        = list(string)
   default     = []
+}
+
+variable "github_repository" {
+  description = "GitHub repository (owner/name) whose Actions may assume the CI deploy role through OIDC; null: none."
+  type        = string
+  default     = null
+}
+
+variable "github_deploy_branch" {
+  description = "Branch whose pushes may deploy to this environment."
+  type        = string
+  default     = "main"
+}
+
+variable "github_deploy_environment" {
+  description = "GitHub environment a deploy job may name instead of the branch (e.g. prod with required reviewers); null: branch only."
+  type        = string
+  default     = null
+}
+
+variable "github_oidc_provider_arn" {
+  description = "The account's existing token.actions.githubusercontent.com OIDC provider; null: create it."
+  type        = string
+  default     = null
 }
 
 variable "create_mwaa" {

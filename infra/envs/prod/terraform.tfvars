@@ -17,3 +17,10 @@ create_notebook        = true
 # notebook_security_group_ids = ["sg-0123456789abcdef0"]
 # plugins_s3_object_version, requirements_s3_object_version, startup_script_s3_object_version:
 # from the CI deploy output (make package builds the bundle).
+
+# CI deploy through GitHub Actions OIDC (no AWS keys in GitHub): the repository whose workflows,
+# on the deploy branch, may assume mlops-prod-ci-deploy. Null (unset): no GitHub trust.
+# github_repository    = "<owner>/<repo>"
+github_deploy_branch = "main"
+# github_deploy_environment = "prod" # the deploy job names it; its required reviewers gate prod
+# github_oidc_provider_arn = "arn:aws:iam::<account>:oidc-provider/token.actions.githubusercontent.com" # if the account has one

@@ -24,12 +24,11 @@ locals {
   kms_read = ["kms:Decrypt", "kms:DescribeKey"]
 }
 
-# Trust policy of a role humans (or CI) assume.
+# Trust policy of a role people assume (CI's is in ci.tf).
 data "aws_iam_policy_document" "trust_people" {
   for_each = {
     engineer  = var.engineer_principal_arns
     scientist = var.scientist_principal_arns
-    ci        = var.ci_principal_arns
   }
 
   statement {

@@ -14,3 +14,8 @@ output "notebook_instance_name" {
   description = "Name of the scientists' notebook instance (the scientist role may open only this one)."
   value       = local.notebook_name
 }
+
+output "github_oidc_provider_arn" {
+  description = "The GitHub Actions OIDC provider the CI role trusts (null without github_repository)."
+  value       = local.github_oidc_enabled ? local.github_oidc_provider : null
+}

@@ -56,7 +56,43 @@ variable "scientist_principal_arns" {
 }
 
 variable "ci_principal_arns" {
-  description = "Principals that may assume the CI deploy role (e.g. the CI runner's OIDC role). Empty: any principal of this account that IAM allows to."
+  description = "Principals (besides GitHub Actions) that may assume the CI deploy role, e.g. another runner's role. Empty and no github_repository: any principal of this account that IAM allows to."
   type        = list(string)
   default     = []
+}
+
+variable "github_repository" {
+  description = "GitHub repository (owner/name) whose Actions may assume the CI deploy role through OIDC. Null: no GitHub trust."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.github_repository == null || can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository is owner/name, without wildcards."
+  }
+}
+
+variable "github_deploy_branch" {
+  description = "The branch whose pushes may deploy (the token subject repo:<owner/name>:ref:refs/heads/<branch>)."
+  type        = string
+  default     = "main"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_./-]+$", var.github_deploy_branch))
+    error_message = "github_deploy_branch is a branch name, without wildcards."
+  }
+}
+
+variable "github_deploy_environment" {
+  description = "GitHub environment a deploy job may name instead (subject repo:<owner/name>:environment:<name>); null: branch only."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.github_deploy_environment == null || can(regex("^[A-Za-z0-9_.-]+$", var.github_deploy_environment))
+    error_message = "github_deploy_environment is an environment name, without wildcards."
+  }
+}
+
+variable "github_oidc_provider_arn" {
+  description = "ARN of the account's existing token.actions.githubusercontent.com OIDC provider; null: create it."
+  type        = string
+  default     = null
 }

@@ -85,6 +85,9 @@ resource "aws_mwaa_environment" "this" {
   }
 
   lifecycle {
+    # After the first apply the CI deploy role owns these (it uploads the bundle and calls
+    # UpdateEnvironment with the new object versions): Terraform must not roll them back.
+    ignore_changes = [plugins_s3_object_version, requirements_s3_object_version, startup_script_s3_object_version]
     precondition {
       condition     = length(var.private_subnet_ids) == 2 && var.vpc_id != null
       error_message = "MWAA needs vpc_id and exactly two private subnets in different availability zones."

@@ -5,13 +5,16 @@ resource "aws_sns_topic" "alerts" {
   kms_master_key_id = var.platform_kms_key_arn
 }
 
-# Pipeline failures as MWAA reports them (namespace AmazonMWAA, per environment).
+# Pipeline failures as MWAA reports them: namespace AmazonMWAA, Airflow's ti_failures counter as
+# TaskInstanceFailures with the dimensions DAG=All, Task=All (plus Environment), per the MWAA user
+# guide's metric tables ("Apache Airflow environment metrics in CloudWatch"). A Function dimension
+# here would match no data point and the alarm would never fire.
 resource "aws_cloudwatch_metric_alarm" "task_failures" {
   alarm_name          = "${var.name_prefix}-task-failures"
   alarm_description   = "Airflow task instances failed in ${var.mwaa_environment_name}."
   namespace           = "AmazonMWAA"
   metric_name         = "TaskInstanceFailures"
-  dimensions          = { Environment = var.mwaa_environment_name, Function = "Scheduler" }
+  dimensions          = { Environment = var.mwaa_environment_name, DAG = "All", Task = "All" }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
@@ -22,6 +25,8 @@ resource "aws_cloudwatch_metric_alarm" "task_failures" {
 }
 
 # No scheduler heartbeat means no pipeline runs at all: missing data is an alarm here.
+# SchedulerHeartbeat (scheduler_heartbeat) has Function=Scheduler; Sum < 1 over 2 x 5 minutes,
+# missing data breaching, is MWAA's own recommended alarm.
 resource "aws_cloudwatch_metric_alarm" "scheduler_heartbeat" {
   alarm_name          = "${var.name_prefix}-scheduler-heartbeat"
   alarm_description   = "The Airflow scheduler of ${var.mwaa_environment_name} stopped reporting heartbeats."

@@ -1,6 +1,6 @@
 # The five buckets. Every one: SSE-KMS by default with its zone's key (bucket keys on), versioning,
 # all public access blocked, ACLs disabled, a policy that refuses plain HTTP and uploads that ask
-# for another encryption or another key, and lifecycle rules.
+# for another encryption or another key, lifecycle rules, and server access logs (access_logs.tf).
 
 locals {
   buckets = {
@@ -32,7 +32,6 @@ resource "aws_s3_bucket" "this" {
   for_each = local.buckets
 
   # checkov:skip=CKV_AWS_144:cross-region replication is a disaster-recovery decision per environment, not in this increment
-  # checkov:skip=CKV_AWS_18:server access logs need a separate SSE-S3 log bucket; CloudTrail data events are the planned audit trail
   # checkov:skip=CKV2_AWS_62:no consumer of S3 event notifications yet (ingestion is scheduled, not event driven)
   bucket        = each.value.name
   force_destroy = var.force_destroy

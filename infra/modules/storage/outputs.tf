@@ -12,3 +12,8 @@ output "kms_key_arns" {
   description = "KMS key ARNs by zone: sources, curated, artifacts, platform."
   value       = { for k, key in aws_kms_key.zone : k => key.arn }
 }
+
+output "access_log_bucket_name" {
+  description = "Bucket of the five buckets' server access logs (prefix per bucket role)."
+  value       = module.access_logs.bucket_name
+}

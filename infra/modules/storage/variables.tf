@@ -54,3 +54,9 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "access_log_expiration_days" {
+  description = "Days the buckets' server access logs are kept."
+  type        = number
+  default     = 365
+}
