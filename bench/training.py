@@ -19,6 +19,9 @@ and written as the CSV `assemble` writes. Paths, each run in a fresh process, in
     ours, cold start diagnostic: the same job on a second control plane started with --cold-start (a new
                      `python train.py` per job that imports pandas and scikit-learn itself)
 
+Then a scaled run: in-process fit and ours again with the train split repeated SCALE times, to show the same
+fixed overhead beside a fit that dominates.
+
 Goal: ours / in-process fit (+predict) under 1.5x. A job also downloads its channels and source dir from
 S3, evaluates the validation and test splits, writes the model, packs and uploads model.tar.gz and
 output.tar.gz; the breakdown (the job's SecondaryStatusTransitions, the entry point measured apart) shows
@@ -61,6 +64,7 @@ REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::123456789012:role/bench-sagemaker"
 POLL_S = 0.05  # client poll of DescribeTrainingJob: the measured wall is late by at most this
 GOAL_RATIO = 1.5
+SCALE = 20  # the scaled run: the same model with its train split repeated SCALE times (the fit dominates)
 PATHS = ("inproc", "entry", "ours", "cold")
 LABELS = {
     "inproc": "in-process fit (+predict)",
@@ -83,9 +87,12 @@ def load_bundled_model():
     return load_model(MODELS_DIR / MODEL_FILE)
 
 
-def write_splits(model, folder: Path) -> dict[str, dict]:
+def write_splits(model, folder: Path, train_copies: int = 1) -> dict[str, dict]:
     """The train / validation / test CSVs as `training_data.assemble` writes them from the curated clinic
-    data: the seed's diabetes frame, newest row per key (one here), sorted by key, split by key hash."""
+    data: the seed's diabetes frame, newest row per key (one here), sorted by key, split by key hash.
+    `train_copies` > 1 repeats the train split (a bigger fit of the same model, for the scaled run)."""
+    import pandas as pd
+
     from embedded_stack.seed import diabetes_frame
     from mlops.work.training_data import SPLITS, split_frame
 
@@ -96,6 +103,8 @@ def write_splits(model, folder: Path) -> dict[str, dict]:
     out = {}
     for split in SPLITS:
         part = frame[assignment == split]
+        if split == "train" and train_copies > 1:
+            part = pd.concat([part] * train_copies, ignore_index=True)
         path = folder / split / "data.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(part.to_csv(index=False, lineterminator="\n").encode())
@@ -188,14 +197,14 @@ def bench_services(workdir: Path, env: dict) -> Iterator[Services]:
         _stop(moto)
 
 
-def upload_inputs(services: Services, model, splits: dict[str, dict]) -> dict:
+def upload_inputs(services: Services, model, splits: dict[str, dict], prefix: str = "data") -> dict:
     """Channels and source dir in S3, where the DAG's prepare task puts them (not part of the measurement)."""
     from mlops.work.training_job import upload_source_dir
 
     s3 = _client("s3", services.moto_url)
     channels = {}
     for split, info in splits.items():
-        key = f"data/{split}/data.csv"
+        key = f"{prefix}/{split}/data.csv"
         s3.upload_file(info["path"], BUCKET, key)
         channels[split] = f"s3://{BUCKET}/{key}"
     source = upload_source_dir(s3, model.training.source_dir, BUCKET, "code")
@@ -397,8 +406,10 @@ def run(repeat: int = 3, results_dir: Path | None = None) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="mlops-bench-"))
     env = child_env(workdir)
     runs: dict[str, list[dict]] = {p: [] for p in PATHS}
+    scaled_runs: dict[str, list[dict]] = {"inproc": [], "ours": []}
     try:
         splits = write_splits(model, workdir / "splits")
+        scaled_splits = write_splits(model, workdir / f"splits-x{SCALE}", train_copies=SCALE)
         with bench_services(workdir, env) as services:
             inputs = upload_inputs(services, model, splits)
             log("training: warm-up, every path once (fills the bytecode cache; kept as the first-run figures)")
@@ -408,6 +419,13 @@ def run(repeat: int = 3, results_dir: Path | None = None) -> dict:
                     result = _one(path, splits, inputs, services, env, workdir)
                     runs[path].append(result)
                     log(f"  {path:<8} run {i}/{repeat}: {result['seconds']:6.2f} s")
+            log(f"training: scaled run, train split x{SCALE} ({scaled_splits['train']['rows']} rows)")
+            scaled_inputs = upload_inputs(services, model, scaled_splits, prefix=f"data-x{SCALE}")
+            for i in range(1, repeat + 1):
+                for path in scaled_runs:
+                    result = _one(path, scaled_splits, scaled_inputs, services, env, workdir)
+                    scaled_runs[path].append(result)
+                    log(f"  {path:<8} x{SCALE} run {i}/{repeat}: {result['seconds']:6.2f} s")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -454,6 +472,20 @@ def run(repeat: int = 3, results_dir: Path | None = None) -> dict:
             ours["best_seconds"] / min(r["with_imports_s"] for r in runs["inproc"]), 2
         ),
     }
+    scaled = {p: _summary(r) for p, r in scaled_runs.items()}
+    scaled_ratio = scaled["ours"]["best_seconds"] / scaled["inproc"]["best_seconds"]
+    doc["scaled"] = {
+        "train_copies": SCALE,
+        "rows": {s: info["rows"] for s, info in scaled_splits.items()},
+        "paths": scaled,
+        "fit_s": {
+            "inproc": round(median([r["fit_s"] for r in scaled_runs["inproc"]]), 3),
+            "ours": round(median([r["fit_seconds"] for r in scaled_runs["ours"]]), 3),
+        },
+        "ours_vs_inproc": round(scaled_ratio, 2),
+        "overhead_s": round(scaled["ours"]["best_seconds"] - scaled["inproc"]["best_seconds"], 3),
+        "same_model": all(abs(r["rmse"] - scaled_runs["inproc"][0]["rmse"]) < 1e-6 for r in scaled_runs["ours"]),
+    }
 
     rows = doc["rows"]
     lines = [
@@ -488,6 +520,22 @@ def run(repeat: int = 3, results_dir: Path | None = None) -> dict:
         f"ours / in-process incl. its imports and CSV reads = {doc['ours_vs_inproc_with_imports']:.2f}x "
         "(a fresh process doing the same work pays the imports too)",
         f"cold start / ours = {doc['cold_vs_ours']:.1f}x (what the warm framework process saves per job)",
+        f"\nScaled: the same model, train split x{SCALE} ({doc['scaled']['rows']['train']} rows), {repeat} runs per path",
+        table(
+            ["path", "best s", "median s", "fit s (median)"],
+            [
+                [
+                    LABELS[p],
+                    f"{r['best_seconds']:.3f}",
+                    f"{r['median_seconds']:.3f}",
+                    f"{doc['scaled']['fit_s'][p]:.3f}",
+                ]
+                for p, r in scaled.items()
+            ],
+        ),
+        f"ours / in-process fit (+predict), scaled = {scaled_ratio:.2f}x best; overhead "
+        f"{doc['scaled']['overhead_s']:.2f} s (bundled size: {doc['goals']['ours_vs_inproc']['overhead_s']:.2f} s); "
+        f"same model: {'yes' if doc['scaled']['same_model'] else 'NO'}",
     ]
     print("\n".join(lines), flush=True)
     path = write_results("training", doc, results_dir)
