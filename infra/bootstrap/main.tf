@@ -79,128 +79,21 @@ resource "aws_s3_bucket" "state" {
   }
 }
 
-resource "aws_s3_bucket_ownership_controls" "state" {
-  bucket = aws_s3_bucket.state.id
-  rule {
-    object_ownership = "BucketOwnerEnforced" # ACLs off: access is decided by policies only
+# Versioned, public access blocked, ACLs off, SSE-KMS with the state key, TLS only, uploads with
+# another encryption or key refused, access logs, replaced state versions expire.
+module "state_bucket" {
+  source = "../modules/secure_bucket"
+
+  bucket      = aws_s3_bucket.state
+  kms_key_arn = aws_kms_key.state.arn
+  lifecycle_rules = [{
+    id                                 = "expire-old-state-versions"
+    noncurrent_version_expiration_days = var.state_version_retention_days
+  }]
+  access_logging = {
+    target_bucket = module.access_logs.bucket_name # after the log bucket's policy: S3 checks it when logging is switched on
+    target_prefix = "tfstate/"
   }
-}
-
-resource "aws_s3_bucket_public_access_block" "state" {
-  bucket                  = aws_s3_bucket.state.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "state" {
-  bucket = aws_s3_bucket.state.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "state" {
-  bucket = aws_s3_bucket.state.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.state.arn
-    }
-    bucket_key_enabled = true
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "state" {
-  bucket = aws_s3_bucket.state.id
-
-  rule {
-    id     = "abort-incomplete-multipart-uploads"
-    status = "Enabled"
-    filter {}
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-
-  rule {
-    id     = "expire-old-state-versions"
-    status = "Enabled"
-    filter {}
-    noncurrent_version_expiration {
-      noncurrent_days = var.state_version_retention_days
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.state]
-}
-
-data "aws_iam_policy_document" "state" {
-  statement {
-    sid       = "DenyInsecureTransport" # TLS only: plain HTTP requests are refused
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.state.arn, "${aws_s3_bucket.state.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOtherEncryption" # a state upload asking for SSE-S3, DSSE or anything but SSE-KMS is refused
-    effect    = "Deny"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.state.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Null"
-      variable = "s3:x-amz-server-side-encryption"
-      values   = ["false"]
-    }
-    condition {
-      test     = "StringNotEquals"
-      variable = "s3:x-amz-server-side-encryption"
-      values   = ["aws:kms"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOtherKmsKey" # a state upload naming a KMS key other than the state key is refused
-    effect    = "Deny"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.state.arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Null"
-      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
-      values   = ["false"]
-    }
-    condition {
-      test     = "StringNotEquals"
-      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
-      values   = [aws_kms_key.state.arn]
-    }
-  }
-}
-
-resource "aws_s3_bucket_policy" "state" {
-  bucket = aws_s3_bucket.state.id
-  policy = data.aws_iam_policy_document.state.json
-
-  depends_on = [aws_s3_bucket_public_access_block.state]
 }
 
 module "access_logs" {
@@ -210,12 +103,4 @@ module "access_logs" {
   account_id          = local.account_id
   source_bucket_names = { tfstate = local.bucket_name }
   expiration_days     = var.access_log_expiration_days
-}
-
-resource "aws_s3_bucket_logging" "state" {
-  bucket        = aws_s3_bucket.state.id
-  target_bucket = module.access_logs.bucket_name
-  target_prefix = "tfstate/"
-
-  depends_on = [module.access_logs] # S3 checks the log bucket's policy when logging is switched on
 }

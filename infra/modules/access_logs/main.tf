@@ -40,81 +40,23 @@ resource "aws_s3_bucket" "logs" {
   force_destroy = var.force_destroy
 }
 
-resource "aws_s3_bucket_ownership_controls" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  rule {
-    object_ownership = "BucketOwnerEnforced" # ACLs off: log delivery is granted by the bucket policy
-  }
+# Versioned, public access blocked, ACLs off, SSE-S3 (no key: the only default encryption log
+# delivery supports), TLS only, no access logging of its own, plus: S3 delivers our buckets' logs.
+module "bucket" {
+  source = "../secure_bucket"
+
+  bucket             = aws_s3_bucket.logs
+  sse_algorithm      = "AES256" # the only default encryption server access log delivery supports
+  tls_principal_type = "AWS"    # {"AWS": "*"}: every principal, like "*" (IAM treats both the same; moto's PutBucketLogging check reads only this form)
+  policy_documents   = [data.aws_iam_policy_document.log_delivery.json]
+  lifecycle_rules = [{
+    id                                 = "expire-old-access-logs"
+    expiration_days                    = var.expiration_days
+    noncurrent_version_expiration_days = 30
+  }]
 }
 
-resource "aws_s3_bucket_public_access_block" "logs" {
-  bucket                  = aws_s3_bucket.logs.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256" # the only default encryption server access log delivery supports
-    }
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "logs" {
-  bucket = aws_s3_bucket.logs.id
-
-  rule {
-    id     = "abort-incomplete-multipart-uploads"
-    status = "Enabled"
-    filter {}
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-
-  rule {
-    id     = "expire-old-access-logs"
-    status = "Enabled"
-    filter {}
-    expiration {
-      days = var.expiration_days
-    }
-    noncurrent_version_expiration {
-      noncurrent_days = 30
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.logs]
-}
-
-data "aws_iam_policy_document" "logs" {
-  statement {
-    sid       = "DenyInsecureTransport" # TLS only: plain HTTP requests are refused
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
-    principals {
-      type        = "AWS" # {"AWS": "*"}: every principal, like "*" (IAM treats both the same)
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
+data "aws_iam_policy_document" "log_delivery" {
   statement {
     sid       = "ServerAccessLogDelivery" # S3 delivers the access logs of our own source buckets, and of no one else's
     actions   = ["s3:PutObject"]
@@ -136,16 +78,9 @@ data "aws_iam_policy_document" "logs" {
   }
 }
 
-resource "aws_s3_bucket_policy" "logs" {
-  bucket = aws_s3_bucket.logs.id
-  policy = data.aws_iam_policy_document.logs.json
-
-  depends_on = [aws_s3_bucket_public_access_block.logs]
-}
-
 output "bucket_name" {
-  description = "Name of the access log bucket."
-  value       = aws_s3_bucket.logs.bucket
+  description = "Name of the access log bucket, once its policy lets S3 deliver logs (pass it as the logging target)."
+  value       = module.bucket.bucket_name
 }
 
 output "bucket_arn" {
@@ -155,5 +90,5 @@ output "bucket_arn" {
 
 output "ready" {
   description = "The bucket policy that lets S3 deliver logs (aws_s3_bucket_logging depends on it)."
-  value       = aws_s3_bucket_policy.logs.id
+  value       = module.bucket.bucket_name
 }

@@ -1,5 +1,6 @@
 # Server access logs of the five buckets go to one log bucket per environment, under <role>/
-# (raw/, landing/, curated/, artifacts/, mwaa/): who read or wrote which object, when.
+# (raw/, landing/, curated/, artifacts/, mwaa/): who read or wrote which object, when. Each
+# bucket's logging is switched on in module.bucket (buckets.tf).
 
 module "access_logs" {
   source = "../access_logs"
@@ -9,14 +10,4 @@ module "access_logs" {
   source_bucket_names = { for k, b in local.buckets : k => b.name }
   expiration_days     = var.access_log_expiration_days
   force_destroy       = var.force_destroy
-}
-
-resource "aws_s3_bucket_logging" "this" {
-  for_each = local.buckets
-
-  bucket        = aws_s3_bucket.this[each.key].id
-  target_bucket = module.access_logs.bucket_name
-  target_prefix = "${each.key}/"
-
-  depends_on = [module.access_logs] # S3 checks the log bucket's policy when logging is switched on
 }

@@ -1,6 +1,7 @@
-# The five buckets. Every one: SSE-KMS by default with its zone's key (bucket keys on), versioning,
-# all public access blocked, ACLs disabled, a policy that refuses plain HTTP and uploads that ask
-# for another encryption or another key, lifecycle rules, and server access logs (access_logs.tf).
+# The five buckets. Every one (infra/modules/secure_bucket): SSE-KMS by default with its zone's key
+# (bucket keys on), versioning, all public access blocked, ACLs disabled, a policy that refuses
+# plain HTTP and uploads that ask for another encryption, another key or SSE-C, lifecycle rules
+# (lifecycle.tf), and server access logs (access_logs.tf).
 
 locals {
   buckets = {
@@ -37,110 +38,23 @@ resource "aws_s3_bucket" "this" {
   force_destroy = var.force_destroy
 }
 
-resource "aws_s3_bucket_ownership_controls" "this" {
+module "bucket" {
   for_each = local.buckets
+  source   = "../secure_bucket"
 
-  bucket = aws_s3_bucket.this[each.key].id
-  rule {
-    object_ownership = "BucketOwnerEnforced" # ACLs off: access is decided by policies only
+  bucket           = aws_s3_bucket.this[each.key]
+  kms_key_arn      = aws_kms_key.zone[each.value.zone].arn
+  policy_documents = [data.aws_iam_policy_document.bucket[each.key].json]
+  lifecycle_rules  = local.lifecycle_rules[each.key]
+  access_logging = {
+    target_bucket = module.access_logs.bucket_name # after the log bucket's policy: S3 checks it when logging is switched on
+    target_prefix = "${each.key}/"
   }
 }
 
-resource "aws_s3_bucket_public_access_block" "this" {
-  for_each = local.buckets
-
-  bucket                  = aws_s3_bucket.this[each.key].id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_versioning" "this" {
-  for_each = local.buckets
-
-  bucket = aws_s3_bucket.this[each.key].id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
-  for_each = local.buckets
-
-  bucket = aws_s3_bucket.this[each.key].id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.zone[each.value.zone].arn
-    }
-    bucket_key_enabled = true
-  }
-}
-
+# Appended to the module's base policy (TLS only, no other encryption, no other key).
 data "aws_iam_policy_document" "bucket" {
   for_each = local.buckets
-
-  statement {
-    sid     = "DenyInsecureTransport" # TLS only: plain HTTP requests are refused
-    effect  = "Deny"
-    actions = ["s3:*"]
-    resources = [
-      aws_s3_bucket.this[each.key].arn,
-      "${aws_s3_bucket.this[each.key].arn}/*",
-    ]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOtherEncryption" # an upload asking for SSE-S3, DSSE or anything but SSE-KMS is refused
-    effect    = "Deny"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.this[each.key].arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Null"
-      variable = "s3:x-amz-server-side-encryption"
-      values   = ["false"]
-    }
-    condition {
-      test     = "StringNotEquals"
-      variable = "s3:x-amz-server-side-encryption"
-      values   = ["aws:kms"]
-    }
-  }
-
-  statement {
-    sid       = "DenyOtherKmsKey" # an upload naming a KMS key other than the zone's key is refused
-    effect    = "Deny"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.this[each.key].arn}/*"]
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-    condition {
-      test     = "Null"
-      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
-      values   = ["false"]
-    }
-    condition {
-      test     = "StringNotEquals"
-      variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
-      values   = [aws_kms_key.zone[each.value.zone].arn]
-    }
-  }
 
   statement {
     sid       = "DenyCustomerProvidedKeys" # SSE-C objects could not be read by anyone but the uploader
@@ -157,13 +71,4 @@ data "aws_iam_policy_document" "bucket" {
       values   = ["false"]
     }
   }
-}
-
-resource "aws_s3_bucket_policy" "this" {
-  for_each = local.buckets
-
-  bucket = aws_s3_bucket.this[each.key].id
-  policy = data.aws_iam_policy_document.bucket[each.key].json
-
-  depends_on = [aws_s3_bucket_public_access_block.this]
 }

@@ -151,7 +151,11 @@ def conclude(s3, sagemaker, dynamodb, settings, model, job: dict, prepared: dict
     )
     production = registry.production_model(sagemaker, model.name)
     production_metrics = (report.get("production") or {}).get("metrics")
-    if production is not None and production_metrics:
+    judged_against = prepared.get("production")
+    if production is not None and str(production.version) != judged_against:
+        # approved by hand while this candidate trained: the job evaluated the previous one
+        log.warning("production is %s now; the candidate was judged against %s", production.version, judged_against)
+    elif production is not None and production_metrics:
         # beside the candidate, production's metrics on the same test split, not its own
         production = replace(production, metrics={k: v for k, v in production_metrics.items() if _number(v)})
     registered = registry.register_candidate(sagemaker, dynamodb, settings.versions_table, candidate)
