@@ -11,7 +11,7 @@ REST API (DAG run and task instance start/end dates) and from DescribeTrainingJo
 Per task: its duration, and the wait before it (previous task's end, or the run's start, to this task's
 start: scheduler loop, executor, task process start). The train task (SageMakerTrainingOperator,
 deferrable) is set beside its training job: the difference is the deferral, i.e. the triggerer polling
-DescribeTrainingJob every MLOPS_SAGEMAKER_POLL_SECONDS (5 s on the stack) and the task resuming in a new
+DescribeTrainingJob every MLOPS_SAGEMAKER_POLL_SECONDS (1 s on the stack) and the task resuming in a new
 process. The stack's processes get a private bytecode cache in the state folder (nothing written into
 the repository or the virtualenv by them); the stack is stopped and the folder removed at the end.
 """
