@@ -258,14 +258,10 @@ def _child_entry(spec: dict) -> dict:
     """train.py's main() in a process that holds what the warm framework process preloads."""
     import importlib
 
-    from embedded_stack.sagemaker_local.warm_container import PRELOAD
+    from embedded_stack.sagemaker_local.warm_container import preload
 
     model = load_bundled_model()
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception:
-            pass
+    preload()
     sys.path.insert(0, str(model.training.source_dir))
     train = importlib.import_module(Path(model.training.entry_point).stem)
     out = Path(spec["workdir"]) / f"entry-{uuid.uuid4().hex[:8]}"

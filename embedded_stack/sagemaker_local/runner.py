@@ -43,7 +43,7 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 PASSED_THROUGH_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
 
 
-SMALL_OBJECT_BYTES = 8 * 1024 * 1024  # below: one GET/PUT; above: s3transfer's parallel multipart
+SMALL_OBJECT_BYTES = 8 * 1024 * 1024  # s3transfer's multipart threshold: below it one GET is all it would do
 
 
 @functools.cache
@@ -61,21 +61,14 @@ def aws_client(service: str, endpoint_url: str, region: str):
 
 
 def download(s3, bucket: str, key: str, target: Path, size: int | None = None) -> None:
-    """A known large object in parallel parts; others in one streamed GET."""
+    """A known large object in parallel parts (download_file); others in one streamed GET, without the
+    HeadObject download_file sends first to learn a size the channel listing already gave."""
     if size is not None and size > SMALL_OBJECT_BYTES:
         s3.download_file(bucket, key, str(target))
         return
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     with target.open("wb") as out:
         shutil.copyfileobj(body, out)
-
-
-def upload(s3, path: Path, bucket: str, key: str) -> None:
-    if path.stat().st_size > SMALL_OBJECT_BYTES:
-        s3.upload_file(str(path), bucket, key)
-        return
-    with path.open("rb") as body:
-        s3.put_object(Bucket=bucket, Key=key, Body=body)
 
 
 class JobStopped(Exception):
@@ -404,7 +397,7 @@ class TrainingRun(threading.Thread):
                 with tarfile.open(archive, "w:gz") as tar:
                     for child in sorted(folder.iterdir()):
                         tar.add(child, arcname=child.name)
-                upload(s3, archive, bucket, f"{prefix}/{filename}")
+                s3.upload_file(str(archive), bucket, f"{prefix}/{filename}")
         return {"S3ModelArtifacts": f"s3://{bucket}/{prefix}/model.tar.gz"}
 
     def _end_stopped(self, s3) -> None:

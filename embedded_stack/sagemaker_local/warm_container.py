@@ -215,24 +215,31 @@ class WarmProcess:
         if self.pid is None and self.returncode is None:
             raise WarmContainerUnavailable(f"unexpected answer from the warm framework process: {line!r}")
 
+    def _advance(self, timeout: float | None) -> bool:
+        """Take the supervisor's next line; False when none came within timeout."""
+        line = self._read_line(timeout)
+        if line is None:
+            return False
+        self._take(line)
+        return True
+
     def poll(self) -> int | None:
-        return self.wait(0) if self.returncode is None else self.returncode
+        while self.returncode is None and self._advance(0):
+            pass
+        return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         while self.returncode is None:
-            line = self._read_line(timeout)
-            if line is None:
-                if timeout == 0:
-                    return None  # type: ignore[return-value]  # poll()
+            if not self._advance(timeout):
                 raise subprocess.TimeoutExpired("entry point", timeout)
-            self._take(line)
         return self.returncode
 
 
 # ---- warm-process side (runs as a script) -------------------------------------------------------------------
 
 
-def _preload() -> None:
+def preload() -> None:
+    """Import PRELOAD, leaving out what is missing or broken here."""
     import importlib
 
     for name in PRELOAD:
@@ -255,7 +262,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 def _serve(control_fd: int) -> None:
     control = socket.socket(fileno=control_fd)
     base_path = sys.path[1:]  # without this file's folder
-    _preload()
+    preload()
     while True:
         try:
             header, fds, _, _ = socket.recv_fds(control, _HEADER.size, 3)
