@@ -217,25 +217,31 @@ def _child_ours(spec: dict) -> dict:
     from mlops.work.extract import extract_postgres
 
     s3 = _s3_client(spec["endpoint"])
-    key = f"ours/{spec['table']}.parquet"
+    prefix = f"ours/{spec['table']}"
     rss_before = peak_rss_mib()
-    timing, result = _timed(lambda: extract_postgres(s3, spec["uri"], spec["sql"], BUCKET, key))
-    return {**timing, "rss_before_mib": rss_before, "rows": result.rows, "bytes": result.bytes}
+    timing, results = _timed(
+        lambda: extract_postgres(s3, spec["uri"], spec["sql"], BUCKET, lambda n: f"{prefix}/data-{n:05d}.parquet")
+    )
+    return {
+        **timing,
+        "rss_before_mib": rss_before,
+        "rows": sum(r.rows for r in results),
+        "bytes": sum(r.bytes for r in results),
+        "files": len(results),
+    }
 
 
 def _child_ours_local(spec: dict) -> dict:
     import os
 
-    import adbc_driver_postgresql.dbapi as pg_dbapi
+    import adbc_driver_postgresql.dbapi  # noqa: F401  as in _child_ours
     import pyarrow.parquet  # noqa: F401
 
-    from mlops.work.extract import _prefetch, write_parquet
+    from mlops.work.extract import postgres_batches, write_parquet
 
     def run(path):
-        with pg_dbapi.connect(spec["uri"]) as conn, conn.cursor() as cur, open(path, "wb") as fh:
-            cur.execute(spec["sql"])
-            reader = cur.fetch_record_batch()
-            return write_parquet(_prefetch(reader), reader.schema, fh)
+        with postgres_batches(spec["uri"], spec["sql"]) as (schema, batches), open(path, "wb") as fh:
+            return write_parquet(batches, schema, fh)
 
     with tempfile.TemporaryDirectory(prefix="mlops-bench-") as tmp:
         path = os.path.join(tmp, "data.parquet")

@@ -45,7 +45,7 @@ def test_backfill_gives_one_partition_per_interval_with_exact_rows(stack, backfi
         expected = _pg_count(stack, date.fromisoformat(ds))
         assert expected > 0
         assert part.rows == expected and part.files == 1
-        assert f"clinic/patients/ds={ds}/data.parquet" in stack.raw("clinic/patients/")
+        assert list(stack.raw(f"clinic/patients/ds={ds}/")) == [f"clinic/patients/ds={ds}/data-00000.parquet"]
     df = _reader(stack).load(DATASET, "2026-10-01", "2026-10-03")
     assert df["patient_id"].is_unique
     assert len(df) == sum(_pg_count(stack, date(2026, 10, d)) for d in (1, 2, 3))
@@ -83,8 +83,8 @@ def test_rejected_batch_is_quarantined_alerted_and_curated_unchanged(stack, back
         assert stack.curated(DATASET + "/") == before
         q = stack.raw("_quarantine/clinic/patients/ds=2026-10-02/")
         assert sorted(q) == [
-            "_quarantine/clinic/patients/ds=2026-10-02/data.parquet",
-            "_quarantine/clinic/patients/ds=2026-10-02/data.validation.json",
+            "_quarantine/clinic/patients/ds=2026-10-02/data-00000.parquet",
+            "_quarantine/clinic/patients/ds=2026-10-02/data-00000.validation.json",
         ]
         alerts = read_alerts(stack.cfg.moto_url, stack.cfg.region)
         rejected = [a for a in alerts if a["subject"].startswith("[mlops] rejected batch")]

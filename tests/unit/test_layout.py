@@ -4,10 +4,12 @@ from mlops.work import layout
 
 
 def test_keys_follow_the_documented_layout():
-    assert layout.raw_key("clinic", "patients", "2026-10-01") == "clinic/patients/ds=2026-10-01/data.parquet"
+    assert layout.raw_key("clinic", "patients", "2026-10-01", layout.data_part(0)) == (
+        "clinic/patients/ds=2026-10-01/data-00000.parquet"
+    )
     assert layout.manifest_key("diabetes_patients", "2026-10-01") == "diabetes_patients/ds=2026-10-01/_manifest.json"
     assert layout.curated_data_key("d", "2026-10-01", "ab" * 32) == "d/ds=2026-10-01/data-abababababababab.parquet"
-    data, result = layout.quarantine_keys("clinic", "patients", "2026-10-01")
+    data, result = layout.quarantine_keys("clinic", "patients", "2026-10-01", "data-00000")
     assert data.startswith("_quarantine/clinic/patients/ds=2026-10-01/")
     assert result.endswith(".validation.json")
 

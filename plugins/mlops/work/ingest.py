@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from mlops.work import landing, layout
 from mlops.work.extract import extract_csv_object, extract_postgres
 from mlops.work.publish import Part, publish_partition, quarantine
-from mlops.work.s3 import sha256_file
+from mlops.work.s3 import list_keys, sha256_file
 from mlops.work.validate import load_suite_document, validate_frame
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,13 @@ class ValidationReport:
 
 
 def extract_postgres_interval(s3, uri: str, sql: str, raw_bucket: str, source: str, table: str, ds: str) -> list[dict]:
-    result = extract_postgres(s3, uri, sql, raw_bucket, layout.raw_key(source, table, ds))
-    return [result.to_dict() | {"part": "data"}]
+    """Extract the interval into raw objects data-00000, data-00001, ... (one per `FILE_ROWS` rows)."""
+    results = extract_postgres(
+        s3, uri, sql, raw_bucket, lambda number: layout.raw_key(source, table, ds, layout.data_part(number))
+    )
+    parts = [r.to_dict() | {"part": layout.data_part(number)} for number, r in enumerate(results)]
+    _remove_stale_raw(s3, raw_bucket, layout.raw_prefix(source, table, ds), parts)
+    return parts
 
 
 def extract_landing_interval(
@@ -61,17 +66,20 @@ def extract_landing_interval(
         part = layout.part_name(key)
         result = extract_csv_object(s3, landing_bucket, key, raw_bucket, layout.raw_key(source, table, ds, part))
         parts.append(result.to_dict() | {"part": part, "landing_key": key})
-    # Raw objects of files this interval no longer owns would otherwise linger as leftovers.
-    wanted = {p["key"] for p in parts}
-    prefix = layout.raw_prefix(source, table, ds)
-    stale = [
-        o["Key"]
-        for o in s3.list_objects_v2(Bucket=raw_bucket, Prefix=prefix).get("Contents", [])
-        if o["Key"] not in wanted
-    ]
-    for key in stale:
-        s3.delete_object(Bucket=raw_bucket, Key=key)
+    _remove_stale_raw(s3, raw_bucket, layout.raw_prefix(source, table, ds), parts)
     return parts
+
+
+def _remove_stale_raw(s3, raw_bucket: str, prefix: str, parts: list[dict]) -> None:
+    """Delete raw objects of the interval that this extraction did not write.
+
+    A rerun may write fewer objects than before (fewer rows, or landing files the interval
+    no longer owns); what it left behind would otherwise linger as leftovers.
+    """
+    wanted = {p["key"] for p in parts}
+    for obj in list_keys(s3, raw_bucket, prefix):
+        if obj["Key"] not in wanted:
+            s3.delete_object(Bucket=raw_bucket, Key=obj["Key"])
 
 
 def _read_parquet(path: str):
@@ -93,14 +101,18 @@ def validate_parts(
             s3.download_file(raw_bucket, p["key"], local)
             outcome = validate_frame(_read_parquet(local), suite_doc)
             digest = sha256_file(local)
-        where = f"partition {source}/{table}/ds={ds}" + (f" file {p['landing_key']}" if p.get("landing_key") else "")
+        where = f"partition {source}/{table}/ds={ds}"
+        if p.get("landing_key"):
+            where += f" file {p['landing_key']}"
+        elif len(parts) > 1:
+            where += f" part {p['part']}"
         entry = {
             "key": p["key"],
             "etag": head["ETag"],
             "sha256": digest,
             "rows": outcome.rows,
             "columns": p.get("columns", []),
-            "part": p.get("part", "data"),
+            "part": p["part"],
             "landing_key": p.get("landing_key"),
             "message": outcome.message(where),
         }

@@ -1,6 +1,7 @@
 """Where every object lives in S3. One place, so readers, writers and IAM agree.
 
     raw        s3://<raw>/<source>/<table>/ds=<YYYY-MM-DD>/<part>.parquet
+               (<part> is data-00000, data-00001, ... for a database table; the file's name for landing)
     quarantine s3://<raw>/_quarantine/<source>/<table>/ds=<YYYY-MM-DD>/<part>.{parquet,validation.json}
     curated    s3://<curated>/<dataset>/ds=<YYYY-MM-DD>/data-<sha256[:16]>.parquet
                s3://<curated>/<dataset>/ds=<YYYY-MM-DD>/_manifest.json   (the publish marker)
@@ -30,7 +31,12 @@ def raw_prefix(source: str, table: str, ds: str) -> str:
     return f"{source}/{table}/ds={ds}/"
 
 
-def raw_key(source: str, table: str, ds: str, part: str = "data") -> str:
+def data_part(number: int) -> str:
+    """The raw part name of the `number`-th object extracted from a database table."""
+    return f"data-{number:05d}"
+
+
+def raw_key(source: str, table: str, ds: str, part: str) -> str:
     return f"{raw_prefix(source, table, ds)}{part}.parquet"
 
 
@@ -38,7 +44,7 @@ def quarantine_prefix(source: str, table: str, ds: str) -> str:
     return f"{QUARANTINE_PREFIX}/{source}/{table}/ds={ds}/"
 
 
-def quarantine_keys(source: str, table: str, ds: str, part: str = "data") -> tuple[str, str]:
+def quarantine_keys(source: str, table: str, ds: str, part: str) -> tuple[str, str]:
     prefix = quarantine_prefix(source, table, ds)
     return f"{prefix}{part}.parquet", f"{prefix}{part}.validation.json"
 
