@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 BATCH_SIZE_HINT_BYTES = 8 * 1024 * 1024  # Arrow batches of about 8 MiB from the driver
 ROW_GROUP_ROWS = 128 * 1024  # Parquet row groups of at most this many rows
 PART_BYTES = 16 * 1024 * 1024  # S3 multipart part size
-# Rows per extracted Parquet object: bounds what validation loads into memory at once, and
-# lets one object's upload complete while the next is written.
-FILE_ROWS = 1024 * 1024
+# Rows per extracted Parquet object. Validation loads one object into pandas at a time (512k
+# rows of the benchmark's twelve columns: 78 MiB), so several validate tasks share a small
+# MWAA worker. Each object's upload also completes while the next one is written.
+FILE_ROWS = 512 * 1024
 PREFETCH_BATCHES = 4
 UPLOADS_IN_FLIGHT = 2
 
