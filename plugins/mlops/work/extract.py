@@ -154,12 +154,16 @@ def _prefetch(batches: Iterator, depth: int = PREFETCH_BATCHES) -> Iterator:
         yield item
 
 
-def write_parquet(batches: Iterator, schema, sink, progress_every: int = 250_000) -> int:
-    """Write Arrow batches into `sink` as Parquet, coalescing them into row groups; returns rows."""
+def write_parquet(batches: Iterator, schema, sink, rows_before: int = 0, progress_every: int = 250_000) -> int:
+    """Write Arrow batches into `sink` as Parquet, coalescing them into row groups; returns rows.
+
+    Progress is logged as the extraction's running total: `rows_before` were written earlier.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows, pending, pending_rows, next_report = 0, [], 0, progress_every
+    rows, pending, pending_rows = 0, [], 0
+    next_report = (rows_before // progress_every + 1) * progress_every
     # No dictionary pages: most extracted columns are high-cardinality, where dictionaries
     # cost encode time and size; zstd compresses the repetitive ones well anyway.
     with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema, compression="zstd", use_dictionary=False) as writer:
@@ -170,8 +174,8 @@ def write_parquet(batches: Iterator, schema, sink, progress_every: int = 250_000
             if pending_rows >= ROW_GROUP_ROWS:
                 writer.write_table(pa.Table.from_batches(pending, schema=schema))
                 pending, pending_rows = [], 0
-            if rows >= next_report:
-                log.info("extracted %d rows so far", rows)
+            if rows_before + rows >= next_report:
+                log.info("extracted %d rows so far", rows_before + rows)
                 next_report += progress_every
         if pending:
             writer.write_table(pa.Table.from_batches(pending, schema=schema))
@@ -237,15 +241,17 @@ def _stream_files_to_s3(
     (moto copies every part); doing it while the next file is written keeps it off the
     critical path, except for the last file.
     """
-    written = []
+    written, total = [], 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-complete") as completing:
         for number, run in enumerate(split_rows(batches, rows_per_file)):
             sink = S3StreamWriter(s3, bucket, key_of(number))
             try:
-                rows = write_parquet(run, schema, sink)
+                rows = write_parquet(run, schema, sink, rows_before=total)
             except BaseException:
                 sink.abort()
                 raise
+            total += rows
+            log.info("wrote %d rows to s3://%s/%s; completing it", rows, bucket, sink.key)
             written.append((sink, rows, completing.submit(sink.close)))
     for _, _, completed in written:
         completed.result()
