@@ -215,12 +215,13 @@ def _child_ours(spec: dict) -> dict:
     import pyarrow.parquet  # noqa: F401
 
     from mlops.work.extract import extract_postgres
+    from mlops.work.layout import data_part
 
     s3 = _s3_client(spec["endpoint"])
     prefix = f"ours/{spec['table']}"
     rss_before = peak_rss_mib()
     timing, results = _timed(
-        lambda: extract_postgres(s3, spec["uri"], spec["sql"], BUCKET, lambda n: f"{prefix}/data-{n:05d}.parquet")
+        lambda: extract_postgres(s3, spec["uri"], spec["sql"], BUCKET, lambda n: f"{prefix}/{data_part(n)}.parquet")
     )
     return {
         **timing,

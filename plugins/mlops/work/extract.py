@@ -187,13 +187,19 @@ def _result(sink: S3StreamWriter, rows: int, schema, started: float) -> ExtractR
     return ExtractResult(sink.bucket, sink.key, rows, sink.size, sink.digest.hexdigest(), seconds, list(schema.names))
 
 
-def _stream_to_s3(s3, bucket: str, key: str, schema, batches: Iterator, started: float) -> ExtractResult:
+def _write_object(s3, bucket: str, key: str, schema, batches: Iterator, rows_before: int = 0):
+    """(sink, rows): the batches written as Parquet into an open multipart upload, aborted on error."""
     sink = S3StreamWriter(s3, bucket, key)
     try:
-        rows = write_parquet(batches, schema, sink)
+        rows = write_parquet(batches, schema, sink, rows_before=rows_before)
     except BaseException:
         sink.abort()
         raise
+    return sink, rows
+
+
+def _stream_to_s3(s3, bucket: str, key: str, schema, batches: Iterator, started: float) -> ExtractResult:
+    sink, rows = _write_object(s3, bucket, key, schema, batches)
     sink.close()
     return _result(sink, rows, schema, started)
 
@@ -244,12 +250,7 @@ def _stream_files_to_s3(
     written, total = [], 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-complete") as completing:
         for number, run in enumerate(split_rows(batches, rows_per_file)):
-            sink = S3StreamWriter(s3, bucket, key_of(number))
-            try:
-                rows = write_parquet(run, schema, sink, rows_before=total)
-            except BaseException:
-                sink.abort()
-                raise
+            sink, rows = _write_object(s3, bucket, key_of(number), schema, run, rows_before=total)
             total += rows
             log.info("wrote %d rows to s3://%s/%s; completing it", rows, bucket, sink.key)
             written.append((sink, rows, completing.submit(sink.close)))
