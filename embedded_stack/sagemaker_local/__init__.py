@@ -1,5 +1,7 @@
-"""Local SageMaker training for the embedded stack: a control plane that speaks the SageMaker API and
-runs CreateTrainingJob requests on this machine under the training-container contract.
+"""Local SageMaker for the embedded stack: a control plane that speaks the SageMaker API, runs
+CreateTrainingJob requests on this machine under the training-container contract, and serves
+endpoints (CreateModel / CreateEndpointConfig / CreateEndpoint, and the runtime's InvokeEndpoint on
+the same port) with model-server processes under the inference-container contract.
 
     from embedded_stack.sagemaker_local import start_server
     sm = start_server(0, moto_url, state_dir)   # sm.url is the sagemaker endpoint_url

@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="start every entry point in a new Python process instead of forking the warm framework process",
     )
+    parser.add_argument(
+        "--flush-seconds", type=float, default=5, help="how often captured data, endpoint metrics and logs are written"
+    )
+    parser.add_argument("--max-model-servers", type=int, default=16, help="model server processes across endpoints")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = start_server(
@@ -38,12 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         region=args.region,
         max_concurrent_jobs=args.max_concurrent_jobs,
         warm_start=not args.cold_start,
+        flush_seconds=args.flush_seconds,
+        max_model_servers=args.max_model_servers,
     )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     logging.getLogger("embedded_stack.sagemaker_local").info(
-        "SageMaker (training local, rest forwarded to %s) on %s", args.moto_url, server.url
+        "SageMaker (training and hosting local, rest forwarded to %s) on %s", args.moto_url, server.url
     )
     done.wait()
     server.shutdown()

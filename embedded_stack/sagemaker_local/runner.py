@@ -83,8 +83,8 @@ def split_s3(uri: str) -> tuple[str, str]:
 class LogSink:
     """The container's output: a local file, a stderr tail for FailureReason, and CloudWatch Logs."""
 
-    def __init__(self, logs_client, stream: str, path: Path):
-        self.logs, self.stream = logs_client, stream
+    def __init__(self, logs_client, stream: str, path: Path, group: str = LOG_GROUP):
+        self.logs, self.stream, self.group = logs_client, stream, group
         self.file = path.open("a", encoding="utf-8")
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=60)
         self._pending: list[dict] = []
@@ -121,8 +121,8 @@ class LogSink:
         try:
             if not self._created:
                 for call, kwargs in (
-                    (self.logs.create_log_group, {"logGroupName": LOG_GROUP}),
-                    (self.logs.create_log_stream, {"logGroupName": LOG_GROUP, "logStreamName": self.stream}),
+                    (self.logs.create_log_group, {"logGroupName": self.group}),
+                    (self.logs.create_log_stream, {"logGroupName": self.group, "logStreamName": self.stream}),
                 ):
                     try:
                         call(**kwargs)
@@ -131,7 +131,7 @@ class LogSink:
                 self._created = True
             for i in range(0, len(events), 1000):
                 self.logs.put_log_events(
-                    logGroupName=LOG_GROUP, logStreamName=self.stream, logEvents=events[i : i + 1000]
+                    logGroupName=self.group, logStreamName=self.stream, logEvents=events[i : i + 1000]
                 )
         except Exception as err:  # logs are a convenience: never fail the job for them
             log.warning("CloudWatch Logs unavailable for %s, keeping the local log only: %s", self.stream, err)

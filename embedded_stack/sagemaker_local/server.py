@@ -1,8 +1,10 @@
 """The SageMaker endpoint of the embedded stack (JSON 1.1 protocol: POST /, X-Amz-Target: SageMaker.<Op>).
 
-Training-job operations are answered here and executed by the local runner; every other SageMaker
-operation (model package groups, models, endpoints, ...) is forwarded byte for byte to the moto
-server, so one `endpoint_url` serves the whole SageMaker API.
+Training-job operations are answered here and executed by the local runner; models, endpoint
+configs and endpoints by the hosting plane (endpoints.py), whose model servers answer the
+SageMaker Runtime's InvokeEndpoint on the same port (`POST /endpoints/<name>/invocations`,
+runtime.py); every other SageMaker operation (model package groups, ...) is forwarded byte for byte
+to the moto server, so one `endpoint_url` serves the whole SageMaker and SageMaker Runtime APIs.
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ import sys
 import threading
 import urllib.parse
 import uuid
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from embedded_stack.sagemaker_local.capture import CaptureWriter
+from embedded_stack.sagemaker_local.endpoints import HostingControlPlane
 from embedded_stack.sagemaker_local.jobs import ApiError, JobStore, list_jobs, validate_create
-from embedded_stack.sagemaker_local.runner import PASSED_THROUGH_ENV, TrainingRun
+from embedded_stack.sagemaker_local.metrics import EndpointMetrics, Flusher
+from embedded_stack.sagemaker_local.runner import PASSED_THROUGH_ENV, TrainingRun, aws_client
+from embedded_stack.sagemaker_local.runtime import Runtime
 from embedded_stack.sagemaker_local.warm_container import WarmContainer
 
 log = logging.getLogger(__name__)
@@ -125,13 +132,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # health check for the stack's wait loop
+    def do_GET(self) -> None:  # health check for the stack's wait loop; /local/endpoints: the model servers
+        if self.path.startswith("/local/endpoints"):
+            self._reply(200, json.dumps(self.server.serving.hosting.status()).encode())
+            return
         self._reply(200, json.dumps({"service": "sagemaker-local", "status": "ok"}).encode())
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        target = self.headers.get("X-Amz-Target", "")
-        operation = self.server.plane.operations.get(target.removeprefix("SageMaker."))
+        if self.path.startswith("/endpoints/"):
+            self._invoke_endpoint(body)
+            return
+        target = self.headers.get("X-Amz-Target", "").removeprefix("SageMaker.")
+        operation = self.server.plane.operations.get(target) or self.server.serving.hosting.operations.get(target)
         if operation is None:
             self._forward(body)
             return
@@ -147,6 +160,16 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("%s failed", target)
             status, result = 500, {"__type": "InternalFailure", "message": str(err)}
         self._reply(status, json.dumps(result).encode())
+
+    def _invoke_endpoint(self, body: bytes) -> None:
+        name, _, rest = self.path.removeprefix("/endpoints/").partition("/")
+        if rest.split("?")[0] != "invocations":
+            self._reply(404, json.dumps({"message": "Not Found"}).encode(), {"Content-Type": "application/json"})
+            return
+        status, headers, out = self.server.serving.runtime.invoke(
+            urllib.parse.unquote(name), self._region(), body, self.headers
+        )
+        self._reply(status, out, headers)
 
     def _region(self) -> str:
         """The region the caller signed for (Credential=<key>/<date>/<region>/sagemaker/aws4_request)."""
@@ -175,9 +198,36 @@ class _Handler(BaseHTTPRequestHandler):
             conn.close()
 
 
+class ServingPlane:
+    """Hosting control plane, runtime, and the background writers of capture, metrics and logs."""
+
+    def __init__(self, state_dir: Path, moto_url: str, python: str, account: str, warm, flush_seconds: float, **limits):
+        client = partial(aws_client, endpoint_url=moto_url)
+        self.hosting = HostingControlPlane(
+            state_dir, account, lambda service, region: client(service, region=region), python, warm, **limits
+        )
+        self.capture = CaptureWriter(lambda region: client("s3", region=region), interval=flush_seconds)
+        self.metrics = EndpointMetrics(lambda region: client("cloudwatch", region=region))
+        self.runtime = Runtime(self.hosting, self.capture, self.metrics)
+        self.flusher = Flusher(flush_seconds, [self.metrics.flush, self.hosting.flush_logs])
+        self.flusher.start()
+
+    def flush(self) -> None:
+        """Write captured data, metrics and logs now (they are otherwise written every flush_seconds)."""
+        self.capture.flush()
+        self.flusher.flush()
+
+    def shutdown(self) -> None:
+        self.hosting.shutdown()
+        self.capture.close()
+        self.flusher.stop()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128
     plane: TrainingControlPlane
+    serving: ServingPlane
     default_region: str
 
 
@@ -189,10 +239,15 @@ class LocalSageMaker:
         host, port = httpd.server_address[:2]
         self.url = f"http://{host}:{port}"
         self.plane = httpd.plane
+        self.serving = httpd.serving
+
+    def flush(self) -> None:
+        self.serving.flush()
 
     def shutdown(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.serving.shutdown()
         self.plane.shutdown()
         self.thread.join(10)
 
@@ -208,12 +263,24 @@ def start_server(
     max_concurrent_jobs: int = 2,
     stop_grace_seconds: float = 120,
     warm_start: bool = True,
+    flush_seconds: float = 5,
+    max_model_servers: int = 16,
 ) -> LocalSageMaker:
-    """Serve on host:port in a background thread (port 0 picks a free one); jobs run with `python`,
-    forked from a warm framework process unless warm_start is False."""
+    """Serve on host:port in a background thread (port 0 picks a free one); jobs and model servers run
+    with `python`, forked from a warm framework process unless warm_start is False; captured data,
+    endpoint metrics and model-server logs are written every flush_seconds."""
     httpd = _Server((host, port), _Handler)
     httpd.plane = TrainingControlPlane(
         Path(state_dir), moto_url.rstrip("/"), python, account, max_concurrent_jobs, stop_grace_seconds, warm_start
+    )
+    httpd.serving = ServingPlane(
+        Path(state_dir),
+        moto_url.rstrip("/"),
+        python,
+        account,
+        httpd.plane.warm,
+        flush_seconds,
+        max_model_servers=max_model_servers,
     )
     httpd.default_region = region
     thread = threading.Thread(target=httpd.serve_forever, name="sagemaker-local", daemon=True)
