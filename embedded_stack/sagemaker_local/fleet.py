@@ -247,14 +247,22 @@ class ModelServer:
         return result
 
     def stop(self, grace: float = 5) -> None:
+        """SIGTERM to the server's process group, SIGKILL after `grace`; one thread waits on a process, so
+        when the watcher runs it is the one that sees the exit."""
         self.healthy = False
         proc, self.proc = self.proc, None
+        watcher = self.watcher if self.watcher is not None and self.watcher.is_alive() else None
         if proc is not None:
             for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
                 try:
                     os.killpg(proc.pid, sig)
                 except (ProcessLookupError, PermissionError, TypeError):
                     break
+                if watcher is not None:
+                    watcher.join(wait)
+                    if not watcher.is_alive():
+                        break
+                    continue
                 try:
                     proc.wait(timeout=wait)
                     break
@@ -419,9 +427,6 @@ class VariantFleet:
             self._lock.notify_all()
         for server in self.servers:
             server.stop()
-        for server in self.servers:
-            if server.watcher is not None:
-                server.watcher.join(5)
 
     def flush_logs(self) -> None:
         for server in self.servers:

@@ -46,6 +46,7 @@ class EndpointMetrics:
         self.cloudwatch_for_region = cloudwatch_for_region
         self._lock = threading.Lock()
         self._stats: dict[tuple, Statistic] = defaultdict(Statistic)
+        self.record_samples: list | None = None  # a list here collects raw ModelLatency values (benchmarks)
 
     def record(
         self, region: str, endpoint: str, variant: str, status: int, model_us: int | None, overhead_us: int
@@ -59,6 +60,8 @@ class EndpointMetrics:
             s[(*key, "Invocation5XXErrors")].add(1 if status >= 500 else 0)
             if model_us is not None:
                 s[(*key, "ModelLatency")].add(model_us)
+                if self.record_samples is not None:
+                    self.record_samples.append(model_us)
             s[(*key, "OverheadLatency")].add(overhead_us)
 
     def flush(self) -> None:

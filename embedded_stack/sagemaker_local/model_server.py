@@ -7,7 +7,9 @@ SAGEMAKER_SUBMIT_DIRECTORY, else `code/inference.py` inside the model), call `mo
 once, then answer `GET /ping` and `POST /invocations` with `input_fn(body, content_type)`,
 `predict_fn(data, model)` and `output_fn(prediction, accept)` (a body, or a (body, content_type)
 tuple). A handler's ValueError is the client's fault (400 with its message); any other exception
-is a 500. HTTP/1.1 with keep-alive on a unix socket (the container's port 8080 stands here as a
+is a 500. One request runs at a time in a process (like a synchronous worker: handlers need not be
+thread-safe, and BLAS in a forked process stays out of concurrent use); an endpoint's instances are
+its processes. HTTP/1.1 with keep-alive on a unix socket (the container's port 8080 stands here as a
 socket file the control plane connects to); the parser is minimal so the predict path stays short.
 
 If the model does not load, the error text goes to `<socket>.failure` and the process exits 1:
@@ -77,8 +79,13 @@ class Handler:
         self.predict_fn = getattr(module, "predict_fn", _default_predict_fn)
         self.output_fn = getattr(module, "output_fn", _default_output_fn)
         self.model = module.model_fn(model_dir)
+        self.lock = threading.Lock()
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[int, bytes, str]:
+        with self.lock:
+            return self._invoke(body, content_type, accept)
+
+    def _invoke(self, body: bytes, content_type: str, accept: str) -> tuple[int, bytes, str]:
         try:
             data = self.input_fn(body, content_type)
             prediction = self.predict_fn(data, self.model)
