@@ -73,8 +73,11 @@ def pipeline_env(cfg: StackConfig) -> dict[str, str]:
         "extra": {
             "endpoint_url": cfg.moto_url,
             "region_name": cfg.region,
-            # Training jobs go to the local SageMaker control plane; everything else to moto.
-            "service_config": {"sagemaker": {"endpoint_url": cfg.sagemaker_url}},
+            # Training, hosting and the runtime go to the local SageMaker plane (one port); everything else to moto.
+            "service_config": {
+                "sagemaker": {"endpoint_url": cfg.sagemaker_url},
+                "sagemaker-runtime": {"endpoint_url": cfg.sagemaker_url},
+            },
         },
     }
     jwt_file = cfg.state / "jwt_secret"
@@ -110,6 +113,7 @@ def pipeline_env(cfg: StackConfig) -> dict[str, str]:
         "AWS_DEFAULT_REGION": cfg.region,
         "AWS_ENDPOINT_URL": cfg.moto_url,
         "AWS_ENDPOINT_URL_SAGEMAKER": cfg.sagemaker_url,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": cfg.sagemaker_url,
         "MLOPS_ENVIRONMENT": "local",
         "MLOPS_RAW_BUCKET": "mlops-raw",
         "MLOPS_CURATED_BUCKET": "mlops-curated",
