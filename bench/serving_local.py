@@ -34,7 +34,7 @@ FEATURES = [f"pixel_{i}" for i in range(64)]
 IMAGE = "246618743249.dkr.ecr.us-west-2.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 
-def train(tmp: Path, estimator: str) -> bytes:
+def train(tmp: Path, estimator: str, handler: str | None = None) -> bytes:
     frame = digits_frame()
     for name, part in (("train", frame.iloc[:1400]), ("test", frame.iloc[1400:])):
         (tmp / name).mkdir()
@@ -46,6 +46,8 @@ def train(tmp: Path, estimator: str) -> bytes:
     env = {"PATH": "/usr/bin:/bin", "SM_OUTPUT_DIR": str(tmp / "output")}
     subprocess.run([sys.executable, str(REPO / "include/training/train.py"), *argv], check=True, env=env, cwd=tmp,
                    capture_output=True)  # fmt: skip
+    if handler:  # e.g. an echo handler: what the plane and boto3 cost without the model
+        (tmp / "model" / "code" / "inference.py").write_text(Path(handler).read_text())
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for p in sorted((tmp / "model").rglob("*")):
@@ -62,6 +64,7 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--estimator", default="xgboost.XGBClassifier")
+    p.add_argument("--handler", help="serve this inference.py instead of the one train.py packed")
     p.add_argument("--moto-port", type=int, default=0, help="0: any free port")
     p.add_argument("--port", type=int, default=0, help="the plane's port; 0: any free port")
     args = p.parse_args()
@@ -77,7 +80,7 @@ def main() -> int:
             mk = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
             s3 = boto3.client("s3", endpoint_url=moto_url, **mk)
             s3.create_bucket(Bucket="bench")
-            tar = train(tmp, args.estimator)
+            tar = train(tmp, args.estimator, args.handler)
             s3.put_object(Bucket="bench", Key="model.tar.gz", Body=tar)
             sm = boto3.client("sagemaker", endpoint_url=plane.url, **mk)
             sm.create_model(
@@ -92,11 +95,16 @@ def main() -> int:
             sm.get_waiter("endpoint_in_service").wait(EndpointName="bench", WaiterConfig={"Delay": 0.2})
             rows = digits_frame()[FEATURES].iloc[1400:]
             bodies = [",".join(str(v) for v in r) for r in rows.itertuples(index=False)]
+            content_type = "text/csv"
+            if args.handler:
+                bodies, content_type = ["[" + b + "]" for b in bodies], "application/json"
             cfg = Config(retries={"total_max_attempts": 1}, max_pool_connections=16, tcp_keepalive=True)
             rt = boto3.client("sagemaker-runtime", endpoint_url=plane.url, config=cfg, **mk)
 
             def call(client, i):
-                return client.invoke_endpoint(EndpointName="bench", Body=bodies[i % len(bodies)], ContentType="text/csv")
+                return client.invoke_endpoint(
+                    EndpointName="bench", Body=bodies[i % len(bodies)], ContentType=content_type
+                )
 
             for i in range(200):  # warm up
                 call(rt, i)
@@ -126,8 +134,12 @@ def main() -> int:
             for t in threads:
                 t.join()
             c8 = per * 8 / (time.perf_counter() - t0)
-            print(f"model: digits {args.estimator}, model.tar.gz {len(tar) / 1e6:.2f} MB, {args.requests} requests")
-            print(f"ModelLatency         p50 {percentile(model_us, 0.5):7.0f} us   p99 {percentile(model_us, 0.99):7.0f} us")
+            print(
+                f"model: digits {args.estimator}{' with ' + args.handler if args.handler else ''}, model.tar.gz {len(tar) / 1e6:.2f} MB, {args.requests} requests"
+            )
+            print(
+                f"ModelLatency         p50 {percentile(model_us, 0.5):7.0f} us   p99 {percentile(model_us, 0.99):7.0f} us"
+            )
             print(f"InvokeEndpoint (c=1) p50 {percentile(times, 0.5):7.0f} us   p99 {percentile(times, 0.99):7.0f} us"
                   f"   mean {statistics.fmean(times):.0f} us")  # fmt: skip
             print(f"requests/s           c=1 {c1:7.0f}        c=8 {c8:7.0f}")

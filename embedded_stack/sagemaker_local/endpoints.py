@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -151,8 +152,6 @@ class HostingControlPlane:
         self.configs = RecordStore(root / "endpoint-configs")
         self.store = RecordStore(root / "endpoints")
         self.deploy_root = root / "deployments"
-        import tempfile
-
         self.socket_dir = Path(tempfile.mkdtemp(prefix="sm-serve-"))  # unix socket paths must stay short
         self.account, self.aws_client, self.python, self.warm = account, aws_client, python, warm
         self.max_model_servers, self.max_servers_per_variant = max_model_servers, max_servers_per_variant
@@ -586,6 +585,7 @@ class HostingControlPlane:
         if old is not None:
             for fleet in old.fleets.values():
                 fleet.drain()
+            shutil.rmtree(self.deploy_root / endpoint.name / old.id, ignore_errors=True)
         self._in_service(endpoint, deployment, snapshot)
 
     def _delete(self, endpoint: Endpoint, previous: threading.Thread | None) -> None:

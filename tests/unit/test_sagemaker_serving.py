@@ -255,7 +255,7 @@ def test_error_shapes(sm, rt, bucket, digits_model):
     assert r["ResponseMetadata"]["HTTPStatusCode"] == 424 and r["Error"]["Code"] == "ModelError"
     assert r["OriginalStatusCode"] == 400 and r["OriginalMessage"] == str(handler_error.value)
     assert r["Error"]["Message"].startswith(
-        f'Received client error (400) from AllTraffic with message "{bad and r["OriginalMessage"]}"'
+        f'Received client error (400) from AllTraffic with message "{r["OriginalMessage"]}"'
     )
     assert r["LogStreamArn"] == f"arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/{name}"
 
