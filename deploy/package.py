@@ -3,7 +3,7 @@
 Writes `<out>/<env>/`:
 
     plugins.zip        plugins/ at the zip root (mlops_plugin.py, .airflowignore, the mlops package)
-    dags/              the DAG files, with include/ and expectations/ inside (where mlops.config looks
+    dags/              the DAG files, with include/ and expectations/ inside (where mlops.ingestion.config looks
                        on MWAA) and an .airflowignore that keeps the loader out of them
     requirements.txt   the repo's requirements.txt, checked: the constraints line for the pinned Airflow
                        and Python comes first, and no pin contradicts requirements/pins-mwaa-3.3.1.txt

@@ -33,7 +33,7 @@ from airflow import plugins_manager
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=dags_dir, safe_mode=False)
 plugins = plugins_manager.get_plugin_info()
-import mlops, mlops.config
+import mlops, mlops.ingestion.config
 from mlops.settings import Settings
 print("RESULT" + json.dumps({
     "airflow": airflow.__version__,
@@ -43,8 +43,8 @@ print("RESULT" + json.dumps({
     "outlets": {t.task_id: [o.uri for o in t.outlets] for t in bag.dags["ingest_clinic"].tasks},
     "plugins": [p["name"] for p in plugins],
     "mlops": mlops.__file__,
-    "include": str(mlops.config.INCLUDE_DIR),
-    "expectations": str(mlops.config.EXPECTATIONS_DIR),
+    "include": str(mlops.ingestion.config.INCLUDE_DIR),
+    "expectations": str(mlops.ingestion.config.EXPECTATIONS_DIR),
     "repo_on_path": [p for p in sys.path if p in (repo, os.path.join(repo, "plugins"), os.path.join(repo, "dags"))],
     "embedded_stack_importable": importlib.util.find_spec("embedded_stack") is not None,
     "settings": Settings.from_env().__dict__,
@@ -105,7 +105,13 @@ def test_bundle_layout(bundle):
         "startup.sh",
     ]
     names = zipfile.ZipFile(bundle / "plugins.zip").namelist()
-    assert {".airflowignore", "mlops_plugin.py", "mlops/__init__.py", "mlops/config.py"} <= set(names)
+    assert {
+        ".airflowignore",
+        "mlops_plugin.py",
+        "mlops/__init__.py",
+        "mlops/ingestion/config.py",
+        "mlops/airflow/ingestion/dag.py",
+    } <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert (bundle / "dags" / "include" / "sources" / "clinic.yaml").is_file()
     assert (bundle / "dags" / "expectations" / "diabetes_patients.json").is_file()

@@ -26,12 +26,12 @@ class Stack:
     pg: dict
 
     def curated(self, prefix: str = "") -> dict[str, str]:
-        from mlops.work.s3 import list_keys
+        from mlops.aws.s3 import list_keys
 
         return {o["Key"]: o["ETag"] for o in list_keys(self.s3, self.env["MLOPS_CURATED_BUCKET"], prefix)}
 
     def raw(self, prefix: str = "") -> dict[str, str]:
-        from mlops.work.s3 import list_keys
+        from mlops.aws.s3 import list_keys
 
         return {o["Key"]: o["ETag"] for o in list_keys(self.s3, self.env["MLOPS_RAW_BUCKET"], prefix)}
 

@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from embedded_stack.aws import read_alerts
-from mlops.reader import CuratedReader
+from mlops.lake.reader import CuratedReader
 
 DAG = "ingest_clinic"
 DATASET = "diabetes_patients"

@@ -6,7 +6,7 @@ from datetime import date
 
 from embedded_stack.aws import read_alerts
 from embedded_stack.seed import corrupt_digits_file, digits_files, drop_files
-from mlops.reader import CuratedReader
+from mlops.lake.reader import CuratedReader
 
 DAG = "ingest_digits_drop"
 PREFIX = "digits_drop/incoming/"

@@ -3,7 +3,7 @@ import textwrap
 import pytest
 import yaml
 
-from mlops.config import ConfigError, load_sources, parse_source
+from mlops.ingestion.config import ConfigError, load_sources, parse_source
 
 
 def test_bundled_sources_load():

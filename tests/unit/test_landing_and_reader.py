@@ -3,11 +3,12 @@
 import pandas as pd
 import pytest
 
-from mlops.config import EXPECTATIONS_DIR
-from mlops.reader import CuratedReader, main
-from mlops.work import landing, layout
-from mlops.work.ingest import extract_landing_interval, publish_accepted, validate_parts
-from mlops.work.s3 import list_keys
+from mlops.aws.s3 import list_keys
+from mlops.ingestion import landing
+from mlops.ingestion.config import EXPECTATIONS_DIR
+from mlops.ingestion.steps import extract_landing_interval, publish_accepted, validate_parts
+from mlops.lake import layout
+from mlops.lake.reader import CuratedReader, main
 
 PREFIX = "digits_drop/incoming/"
 SUITE = EXPECTATIONS_DIR / "digits_images.json"

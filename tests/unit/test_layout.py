@@ -1,6 +1,6 @@
 from datetime import date
 
-from mlops.work import layout
+from mlops.lake import layout
 
 
 def test_keys_follow_the_documented_layout():

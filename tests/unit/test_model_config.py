@@ -6,8 +6,8 @@ import textwrap
 import pytest
 import yaml
 
-from mlops.config import ConfigError
-from mlops.model_config import MODELS_DIR, TRAINING_DIR, load_model, load_models, parse_model
+from mlops.ingestion.config import ConfigError
+from mlops.training.config import MODELS_DIR, TRAINING_DIR, load_model, load_models, parse_model
 
 
 def test_bundled_models_load():

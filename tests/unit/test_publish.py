@@ -6,9 +6,9 @@ import json
 import pandas as pd
 import pytest
 
-from mlops.work import layout
-from mlops.work.publish import Part, PublishError, publish_partition, quarantine
-from mlops.work.s3 import list_keys
+from mlops.aws.s3 import list_keys
+from mlops.ingestion.publish import Part, PublishError, publish_partition, quarantine
+from mlops.lake import layout
 
 
 def _put_parquet(s3, bucket, key, df):

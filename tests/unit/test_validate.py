@@ -1,7 +1,7 @@
 import pandas as pd
 
-from mlops.config import EXPECTATIONS_DIR
-from mlops.work.validate import load_suite_document, validate_frame
+from mlops.ingestion.config import EXPECTATIONS_DIR
+from mlops.ingestion.validate import load_suite_document, validate_frame
 
 
 def _patients(n=5):

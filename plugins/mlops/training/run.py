@@ -17,9 +17,11 @@ import tarfile
 from dataclasses import dataclass, replace
 from datetime import UTC
 
-from mlops.work import gate, registry, training_data
-from mlops.work.retrain import DataCursor
-from mlops.work.training_job import job_name, training_job_request, upload_source_dir
+from mlops.registry import metrics, packages, summary
+from mlops.registry.data_cursor import DataCursor
+from mlops.training import data as training_data
+from mlops.training import gate
+from mlops.training.job import job_name, training_job_request, upload_source_dir
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ class CheckResult:
 def check(s3, sagemaker, curated_bucket: str, model, force: bool = False) -> CheckResult:
     """The retrain rule: enough new rows since production's training data, a new manual
     revision, no production model yet, or a forced run."""
-    production = registry.production_model(sagemaker, model.name)
+    production = packages.production_model(sagemaker, model.name)
     current = training_data.partition_inventory(s3, curated_bucket, model.datasets)
     previous = None
     if production is not None and production.training_data_uri:
@@ -84,7 +86,7 @@ def prepare(s3, sagemaker, settings, model, stamp: str, region: str) -> dict:
         seed=model.split.seed,
     )
     channels = dict(data.uris)
-    production = registry.production_model(sagemaker, model.name)
+    production = packages.production_model(sagemaker, model.name)
     if production is not None:
         channels["production"] = production.model_data_url
     source = upload_source_dir(s3, model.training.source_dir, settings.artifacts_bucket, f"models/{model.name}/code")
@@ -97,6 +99,7 @@ def prepare(s3, sagemaker, settings, model, stamp: str, region: str) -> dict:
         channels,
         f"s3://{settings.artifacts_bucket}/{prefix}/output",
         source,
+        settings.training_images,
     )
     log.info("training %s on %s rows (%s) as job %s", model.name, data.rows, data.partitions_used, name)
     return {
@@ -132,7 +135,7 @@ def conclude(s3, sagemaker, dynamodb, settings, model, job: dict, prepared: dict
     bucket, key = _s3_uri(report_uri)
     s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(report, indent=2, sort_keys=True, default=str).encode())
     data = prepared["training_data"]
-    candidate = registry.Candidate(
+    candidate = packages.Candidate(
         model=model.name,
         tag=model.version,
         manual=model.manual_revision,
@@ -149,7 +152,7 @@ def conclude(s3, sagemaker, dynamodb, settings, model, job: dict, prepared: dict
         description=model.description.strip().splitlines()[0],
         metrics_uri=report_uri,
     )
-    production = registry.production_model(sagemaker, model.name)
+    production = packages.production_model(sagemaker, model.name)
     production_metrics = (report.get("production") or {}).get("metrics")
     judged_against = prepared.get("production")
     if production is not None and str(production.version) != judged_against:
@@ -158,8 +161,8 @@ def conclude(s3, sagemaker, dynamodb, settings, model, job: dict, prepared: dict
     elif production is not None and production_metrics:
         # beside the candidate, production's metrics on the same test split, not its own
         production = replace(production, metrics={k: v for k, v in production_metrics.items() if _number(v)})
-    registered = registry.register_candidate(sagemaker, dynamodb, settings.versions_table, candidate)
-    registry.append_metrics_history(
+    registered = packages.register_candidate(sagemaker, dynamodb, settings.versions_table, candidate)
+    metrics.append_metrics_history(
         dynamodb,
         settings.metrics_table,
         model.name,
@@ -173,7 +176,7 @@ def conclude(s3, sagemaker, dynamodb, settings, model, job: dict, prepared: dict
             "production_metrics": json.dumps(production_metrics or {}, sort_keys=True),
         },
     )
-    subject, message = registry.candidate_summary(candidate, registered.version, production, registered.arn)
+    subject, message = summary.candidate_summary(candidate, registered.version, production, registered.arn)
     log.info("registered %s %s as %s (%s)", model.name, registered.version, decision.status, registered.arn)
     return {
         "model": model.name,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from mlops.work import layout
-from mlops.work.s3 import get_json, list_keys, put_json
+from mlops.aws.s3 import get_json, list_keys, put_json
+from mlops.lake import layout
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Thin operators over `mlops.work.ingest`: they resolve connections and the data interval,
+"""Thin operators over `mlops.ingestion.steps`: they resolve connections and the data interval,
 call the work function, and turn its outcome into task state, XCom and alerts."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def _s3(settings: Settings):
 
 
 def _interval(context) -> tuple[str, str, str]:
-    from mlops.work.layout import ds_of
+    from mlops.lake.layout import ds_of
 
     start, end = context["data_interval_start"], context["data_interval_end"]
     return ds_of(start), start.isoformat(), end.isoformat()
@@ -39,7 +39,7 @@ class PostgresToRawOperator(BaseOperator):
     def execute(self, context):
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-        from mlops.work.ingest import extract_postgres_interval
+        from mlops.ingestion.steps import extract_postgres_interval
 
         settings = Settings.from_env()
         ds, _, _ = _interval(context)
@@ -66,7 +66,7 @@ class LandingToRawOperator(BaseOperator):
         self.source, self.table, self.landing_prefix = source, table, landing_prefix
 
     def execute(self, context):
-        from mlops.work.ingest import extract_landing_interval
+        from mlops.ingestion.steps import extract_landing_interval
 
         settings = Settings.from_env()
         ds, _, _ = _interval(context)
@@ -107,8 +107,8 @@ class ValidateRawOperator(BaseOperator):
         self.suite_path, self.extract_task_id, self.fail_on_reject = suite_path, extract_task_id, fail_on_reject
 
     def execute(self, context):
-        from mlops.work import landing
-        from mlops.work.ingest import validate_parts
+        from mlops.ingestion import landing
+        from mlops.ingestion.steps import validate_parts
 
         settings = Settings.from_env()
         s3 = _s3(settings)
@@ -142,8 +142,8 @@ class PublishCuratedOperator(BaseOperator):
         self.validate_task_id = validate_task_id
 
     def execute(self, context):
-        from mlops.work import landing
-        from mlops.work.ingest import publish_accepted
+        from mlops.ingestion import landing
+        from mlops.ingestion.steps import publish_accepted
 
         settings = Settings.from_env()
         s3 = _s3(settings)

@@ -13,7 +13,7 @@ hyphens, so `diabetes_progression` becomes group `diabetes-progression`. A packa
     ModelPackageDescription     one line: version, description, gate reasons
 
 Metric values live in CustomerMetadataProperties because ModelMetrics only points at S3
-documents. Versions come from versioning.py; registering is reserve → create → commit, so a
+documents. Versions come from versions.py; registering is reserve → create → commit, so a
 retried training run gets its package back instead of a second one; a package that lost its
 version to a conflict is Rejected and carries `duplicate-of` instead of `version`. The model in
 production is the most recently registered Approved package (highest ModelPackageVersion; a
@@ -30,11 +30,10 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 
-from mlops.work import versioning
-from mlops.work.retrain import DataCursor
-from mlops.work.versioning import Version
+from mlops.registry import versions
+from mlops.registry.data_cursor import DataCursor
+from mlops.registry.versions import Version
 
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 METRIC_PREFIX = "metric:"
@@ -104,7 +103,7 @@ class ModelPackage:
         container = d["InferenceSpecification"]["Containers"][0]
         try:
             version = Version.parse(props["version"])
-        except (KeyError, versioning.VersionError):
+        except (KeyError, versions.VersionError):
             version = None  # registered outside this module, or a duplicate (see register_candidate)
         return cls(
             arn=d["ModelPackageArn"],
@@ -254,11 +253,11 @@ def find_version(sagemaker, model: str, version: Version, since: float | None = 
 def register_candidate(sagemaker, dynamodb, versions_table: str, candidate: Candidate, **reserve_options) -> Registered:
     """Register `candidate` under its next version; a retry of the same run returns its package.
 
-    `reserve_options` go to versioning.reserve (lease_seconds, wait_seconds, clock, sleep).
+    `reserve_options` go to versions.reserve (lease_seconds, wait_seconds, clock, sleep).
     """
     package_request(candidate, Version(candidate.tag, candidate.manual, 0))  # fails before anything is reserved
     ensure_group(sagemaker, candidate.model)
-    reservation = versioning.reserve(
+    reservation = versions.reserve(
         dynamodb,
         versions_table,
         candidate.model,
@@ -275,12 +274,12 @@ def register_candidate(sagemaker, dynamodb, versions_table: str, candidate: Cand
     except Exception:
         found = find_version(sagemaker, candidate.model, reservation.version, reservation.since)
         if found is None:  # nothing was created: free the version for the next run
-            versioning.release(dynamodb, versions_table, reservation)
+            versions.release(dynamodb, versions_table, reservation)
             raise
         arn = found[0]  # created after all; only the answer was lost
     try:
-        versioning.commit(dynamodb, versions_table, reservation, arn)
-    except versioning.VersionConflict as err:
+        versions.commit(dynamodb, versions_table, reservation, arn)
+    except versions.VersionConflict as err:
         _set_status(
             sagemaker,
             arn,
@@ -326,119 +325,3 @@ def list_versions(sagemaker, model: str) -> list[ModelPackage]:
     """Every package of the model, oldest first."""
     packages = [describe_package(sagemaker, s["ModelPackageArn"]) for s in _summaries(sagemaker, model)]
     return sorted(packages, key=lambda p: p.package_version)
-
-
-def create_metrics_table(dynamodb, table: str) -> None:
-    versioning.ensure_table(dynamodb, table, "model", "evaluation")
-
-
-def _number(name: str, value) -> Decimal:
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"metric {name} is {value}; DynamoDB stores finite numbers only")
-    return Decimal(repr(number))
-
-
-def append_metrics_history(
-    dynamodb,
-    table: str,
-    model: str,
-    version: Version | str,
-    metrics: dict[str, float],
-    evaluated_at: str | None = None,
-    attributes: dict | None = None,
-) -> dict:
-    """Append one evaluation of `model` `version`; returns the item written.
-
-    Pass a deterministic `evaluated_at` (e.g. the run's logical date) to make a retry overwrite
-    its own row instead of adding a second one.
-    """
-    from boto3.dynamodb.types import TypeSerializer
-
-    version = Version.parse(version) if isinstance(version, str) else version
-    evaluated_at = evaluated_at or datetime.now(UTC).isoformat(timespec="seconds")
-    item = {
-        **{k: _number(k, v) if isinstance(v, float) else v for k, v in (attributes or {}).items()},
-        "model": model,
-        "evaluation": f"{version.sort_key}#{evaluated_at}",
-        "version": str(version),
-        "evaluated_at": evaluated_at,
-        "metrics": {name: _number(name, value) for name, value in metrics.items()},
-    }
-    serialise = TypeSerializer().serialize
-    versioning.dynamodb_client(dynamodb).put_item(TableName=table, Item={k: serialise(v) for k, v in item.items()})
-    return item
-
-
-def _plain(value):
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
-
-def metrics_history(dynamodb, table: str, model: str, version: Version | str | None = None) -> list[dict]:
-    """The evaluations of `model` (of one version if given), in version then time order."""
-    from boto3.dynamodb.types import TypeDeserializer
-
-    condition, values = "#m = :m", {":m": {"S": model}}
-    names = {"#m": "model"}
-    if version is not None:
-        version = Version.parse(version) if isinstance(version, str) else version
-        condition += " AND begins_with(#e, :prefix)"
-        values[":prefix"] = {"S": version.sort_key + "#"}
-        names["#e"] = "evaluation"
-    deserialise = TypeDeserializer().deserialize
-    rows = []
-    paginator = versioning.dynamodb_client(dynamodb).get_paginator("query")
-    for page in paginator.paginate(
-        TableName=table,
-        KeyConditionExpression=condition,
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
-        ConsistentRead=True,
-    ):
-        rows += [{k: _plain(deserialise(v)) for k, v in item.items()} for item in page["Items"]]
-    return rows
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
-
-
-def candidate_summary(
-    candidate: Candidate, version: Version, production: ModelPackage | None, package_arn: str | None = None
-) -> tuple[str, str]:
-    """SNS subject and message for a registered candidate: its metrics beside production's, the decision."""
-    subject = f"{candidate.model} {version}: {candidate.approval}"
-    subject = subject.encode("ascii", "replace").decode()[:100]  # SNS: ASCII, one line, 100 characters
-    prod_label = f"production {production.version}" if production else "production"
-    prod_metrics = production.metrics if production else {}
-    names = sorted(set(candidate.metrics) | set(prod_metrics))
-    width = max([len("metric"), *(len(n) for n in names)])
-    lines = [
-        f"Model {candidate.model}: candidate {version} is {candidate.approval}.",
-        "",
-        f"{'metric':<{width}}  {'candidate ' + str(version):>18}  {prod_label:>20}  {'change':>10}",
-    ]
-    for name in names:
-        new, old = candidate.metrics.get(name), prod_metrics.get(name)
-        change = "-" if new is None or old is None else f"{new - old:+.4g}"
-        lines.append(f"{name:<{width}}  {_fmt(new):>18}  {_fmt(old):>20}  {change:>10}")
-    if production is None:
-        lines.append("(no model in production yet)")
-    lines += ["", f"Gate decision: {candidate.approval}"]
-    lines += [f"  - {reason}" for reason in candidate.gate_reasons]
-    lines.append("")
-    lines += [f"Trained on: {cursor}" for cursor in candidate.training_data]
-    details = {
-        "Code revision": candidate.code_revision,
-        "Training job": candidate.training_job,
-        "Image": candidate.image,
-        "Artifact": candidate.model_data_url,
-        "Model package": package_arn,
-        "Production package": production.arn if production else None,
-    }
-    lines += [f"{k}: {v}" for k, v in details.items() if v]
-    return subject, "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops.config import INCLUDE_DIR, ConfigError, _name, _require, load_yaml
+from mlops.project import INCLUDE_DIR, ConfigError, check_name, load_yaml, require
 
 MODELS_DIR = INCLUDE_DIR / "models"
 TRAINING_DIR = INCLUDE_DIR / "training"  # uploaded as the training job's source dir
@@ -220,8 +220,8 @@ def parse_model(doc: dict, path: Path | None = None) -> ModelConfig:
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
     _known(doc, "", where)
-    name = _name(_require(doc, "model", where), where, "model")
-    problem_type = _require(doc, "problem_type", where)
+    name = check_name(require(doc, "model", where), where, "model")
+    problem_type = require(doc, "problem_type", where)
     if problem_type not in PROBLEM_TYPES:
         raise ConfigError(f"{where}: problem_type must be one of {PROBLEM_TYPES}, got {problem_type!r}")
     metrics = METRICS[problem_type]
@@ -229,10 +229,10 @@ def parse_model(doc: dict, path: Path | None = None) -> ModelConfig:
     data, dw = _section(doc, "data", where, "data")
     datasets = _names(data.get("datasets"), dw, "datasets")
     for d in datasets:
-        _name(d, dw, "dataset")
-    key = _require(data, "key", dw)
-    features = _names(_require(data, "features", dw, list), dw, "features")
-    label = _require(data, "label", dw)
+        check_name(d, dw, "dataset")
+    key = require(data, "key", dw)
+    features = _names(require(data, "features", dw, list), dw, "features")
+    label = require(data, "label", dw)
     for column, what in ((label, "label"), (key, "key")):
         if column in features:
             raise ConfigError(f"{dw}: the {what} column {column!r} must not be among the features")
@@ -248,7 +248,7 @@ def parse_model(doc: dict, path: Path | None = None) -> ModelConfig:
         raise ConfigError(f"{sw}: validation + test leave {split.train:.0%} of rows to train; keep at least 10%")
 
     est, ew = _section(doc, "estimator", where, "estimator")
-    estimator = _require(est, "class", ew)
+    estimator = require(est, "class", ew)
     if not _ESTIMATOR.match(estimator) or not estimator.startswith(ESTIMATOR_MODULES):
         raise ConfigError(
             f"{ew}: class {estimator!r} must be a dotted class path from {', '.join(m + '*' for m in ESTIMATOR_MODULES)}"
@@ -258,7 +258,7 @@ def parse_model(doc: dict, path: Path | None = None) -> ModelConfig:
         raise ConfigError(f"{ew}: hyperparameters must be a mapping of parameter names to values")
 
     ev, vw = _section(doc, "evaluation", where, "evaluation")
-    primary = _require(ev, "primary_metric", vw)
+    primary = require(ev, "primary_metric", vw)
     if primary not in metrics:
         raise ConfigError(f"{vw}: primary_metric {primary!r} is not a {problem_type} metric; one of {list(metrics)}")
     direction = ev.get("direction", metrics[primary])
@@ -275,7 +275,7 @@ def parse_model(doc: dict, path: Path | None = None) -> ModelConfig:
     retrain, rw = _section(doc, "retrain", where, "retrain", required=False)
     schedule = _names(retrain.get("schedule", list(datasets)), rw, "schedule")
     for d in schedule:
-        _name(d, rw, "schedule dataset")
+        check_name(d, rw, "schedule dataset")
     version, verw = _section(doc, "version", where, "version", required=False)
     tag = str(version.get("tag", "1.0"))
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", tag):
@@ -305,7 +305,7 @@ def parse_model(doc: dict, path: Path | None = None) -> ModelConfig:
 
     cfg = ModelConfig(
         name=name,
-        description=_require(doc, "description", where),
+        description=require(doc, "description", where),
         problem_type=problem_type,
         datasets=datasets,
         key=key,

@@ -19,8 +19,8 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 
-from mlops.reader import CuratedReader
-from mlops.work.s3 import put_json
+from mlops.aws.s3 import put_json
+from mlops.lake.reader import CuratedReader
 
 log = logging.getLogger(__name__)
 

@@ -5,16 +5,16 @@ database), and it reads only what a partition's manifest lists, so it never sees
 published partition.
 
 Python:
-    from mlops.reader import CuratedReader
+    from mlops.lake.reader import CuratedReader
     reader = CuratedReader()                       # bucket from MLOPS_CURATED_BUCKET
     reader.datasets()                              # ['diabetes_patients', 'digits_images']
     reader.partitions("diabetes_patients")         # [Partition(ds='2026-10-01', rows=16), ...]
     df = reader.load("diabetes_patients", "2026-10-01", "2026-10-28")
 
 Command line:
-    python -m mlops.reader datasets
-    python -m mlops.reader partitions diabetes_patients
-    python -m mlops.reader load diabetes_patients --start 2026-10-01 --end 2026-10-28 [--out f.parquet]
+    python -m mlops.lake.reader datasets
+    python -m mlops.lake.reader partitions diabetes_patients
+    python -m mlops.lake.reader load diabetes_patients --start 2026-10-01 --end 2026-10-28 [--out f.parquet]
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
 from dataclasses import dataclass
 
-from mlops.work import layout
+from mlops.lake import layout
+from mlops.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,12 @@ class Partition:
 
 class CuratedReader:
     def __init__(self, bucket: str | None = None, s3=None, endpoint_url: str | None = None):
+        """`bucket` defaults to the settings' curated bucket; without `s3`, a boto3 client with the usual
+        AWS configuration (botocore itself honours AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3)."""
         import boto3
 
-        self.bucket = bucket or os.environ.get("MLOPS_CURATED_BUCKET", "mlops-curated")
-        self.s3 = s3 or boto3.client("s3", endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3"))
+        self.bucket = bucket or Settings.from_env().curated_bucket
+        self.s3 = s3 or boto3.client("s3", endpoint_url=endpoint_url)
 
     def datasets(self) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Delimiter="/")
@@ -120,7 +122,7 @@ class CuratedReader:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlops.reader", description="Read curated datasets.")
+    parser = argparse.ArgumentParser(prog="python -m mlops.lake.reader", description="Read curated datasets.")
     parser.add_argument("--bucket", help="curated bucket (default: $MLOPS_CURATED_BUCKET)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("datasets", help="list curated datasets")

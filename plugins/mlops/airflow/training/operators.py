@@ -1,10 +1,9 @@
-"""Thin operators over `mlops.work.training_run`; the training itself is the Amazon provider's
+"""Thin operators over `mlops.training.run`; the training itself is the Amazon provider's
 SageMakerTrainingOperator, fed the request that PrepareTrainingOperator builds."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
@@ -32,7 +31,7 @@ def run_stamp(context) -> str:
 
 
 def _model(name: str):
-    from mlops.model_config import MODELS_DIR, load_model
+    from mlops.training.config import MODELS_DIR, load_model
 
     return load_model(MODELS_DIR / f"{name}.yaml")
 
@@ -51,7 +50,7 @@ class CheckRetrainOperator(_ModelOperator):
     ui_color = "#fcf3cf"
 
     def execute(self, context):
-        from mlops.work.training_run import check
+        from mlops.training.run import check
 
         settings = Settings.from_env()
         s3, sagemaker = _clients(settings, "s3", "sagemaker")
@@ -69,7 +68,7 @@ class PrepareTrainingOperator(_ModelOperator):
     ui_color = "#d4e6f1"
 
     def execute(self, context):
-        from mlops.work.training_run import prepare
+        from mlops.training.run import prepare
 
         settings = Settings.from_env()
         s3, sagemaker = _clients(settings, "s3", "sagemaker")
@@ -90,15 +89,14 @@ class RegisterCandidateOperator(_ModelOperator):
     def execute(self, context):
         from airflow.providers.amazon.aws.hooks.sns import SnsHook
 
-        from mlops.work.training_run import conclude
+        from mlops.training.run import conclude
 
         settings = Settings.from_env()
         s3, sagemaker, dynamodb = _clients(settings, "s3", "sagemaker", "dynamodb")
         ti = context["ti"]
         prepared = ti.xcom_pull(task_ids=self.prepare_task_id, key="prepared")
         job = ti.xcom_pull(task_ids=self.train_task_id)["Training"]
-        revision = os.environ.get("MLOPS_CODE_REVISION", "unknown")
-        result = conclude(s3, sagemaker, dynamodb, settings, _model(self.model), job, prepared, revision)
+        result = conclude(s3, sagemaker, dynamodb, settings, _model(self.model), job, prepared, settings.code_revision)
         self.log.info("%s\n%s", result["subject"], result["message"])
         SnsHook(aws_conn_id=settings.aws_conn_id).publish_to_target(
             target_arn=settings.alerts_topic_arn, message=result["message"], subject=result["subject"]

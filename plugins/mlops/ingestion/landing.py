@@ -8,7 +8,7 @@ the ones already tagged with its own interval (so a rerun reproduces the same pa
 
 from __future__ import annotations
 
-from mlops.work.s3 import list_keys
+from mlops.aws.s3 import list_keys
 
 TAG_DS = "mlops-ingest-ds"
 TAG_STATUS = "mlops-ingest-status"

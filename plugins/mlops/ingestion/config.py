@@ -8,32 +8,16 @@ deep in a task.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from mlops.project import EXPECTATIONS_DIR, INCLUDE_DIR, ConfigError, check_name, load_yaml, require
 
-
-def _project_dir(name: str) -> Path:
-    """`include/` or `expectations/`: beside plugins/ in the repo, inside dags/ on MWAA
-    (where plugins.zip unpacks to /usr/local/airflow/plugins and the DAG bundle to .../dags)."""
-    candidates = [PROJECT_ROOT / name, PROJECT_ROOT / "dags" / name]
-    return next((c for c in candidates if c.is_dir()), candidates[0])
-
-
-INCLUDE_DIR = _project_dir("include")
 SOURCES_DIR = INCLUDE_DIR / "sources"
 SQL_DIR = INCLUDE_DIR / "sql"
-EXPECTATIONS_DIR = _project_dir("expectations")
 
 SOURCE_KINDS = ("postgres", "landing_files")
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-class ConfigError(ValueError):
-    """A source or dataset configuration file is invalid."""
 
 
 @dataclass(frozen=True)
@@ -70,39 +54,24 @@ class SourceConfig:
         return SQL_DIR / self.name / f"{table.name}.sql"
 
 
-def _require(doc: dict, key: str, where: str, kind: type = str):
-    if key not in doc or doc[key] in (None, ""):
-        raise ConfigError(f"{where}: missing required field '{key}'")
-    value = doc[key]
-    if not isinstance(value, kind):
-        raise ConfigError(f"{where}: field '{key}' must be {kind.__name__}, got {value!r}")
-    return value
-
-
-def _name(value: str, where: str, what: str) -> str:
-    if not _NAME.match(value):
-        raise ConfigError(f"{where}: {what} {value!r} must be lower_snake_case")
-    return value
-
-
 def parse_source(doc: dict, path: Path | None = None) -> SourceConfig:
     where = str(path) if path else "source config"
     if not isinstance(doc, dict):
         raise ConfigError(f"{where}: expected a mapping at the top level")
-    name = _name(_require(doc, "source", where), where, "source")
-    kind = _require(doc, "kind", where)
+    name = check_name(require(doc, "source", where), where, "source")
+    kind = require(doc, "kind", where)
     if kind not in SOURCE_KINDS:
         raise ConfigError(f"{where}: kind must be one of {SOURCE_KINDS}, got {kind!r}")
-    raw_tables = _require(doc, "tables", where, list)
+    raw_tables = require(doc, "tables", where, list)
     tables = []
     for i, t in enumerate(raw_tables):
         tw = f"{where}: tables[{i}]"
         if not isinstance(t, dict):
             raise ConfigError(f"{tw}: expected a mapping")
         table = TableConfig(
-            name=_name(_require(t, "name", tw), tw, "table name"),
-            dataset=_name(_require(t, "dataset", tw), tw, "dataset"),
-            key=_require(t, "key", tw),
+            name=check_name(require(t, "name", tw), tw, "table name"),
+            dataset=check_name(require(t, "dataset", tw), tw, "dataset"),
+            key=require(t, "key", tw),
             changed_at=t.get("changed_at"),
             expectations=t.get("expectations"),
             file_format=t.get("format", "csv"),
@@ -118,7 +87,7 @@ def parse_source(doc: dict, path: Path | None = None) -> SourceConfig:
     cfg = SourceConfig(
         name=name,
         kind=kind,
-        description=_require(doc, "description", where),
+        description=require(doc, "description", where),
         connection_id=doc.get("connection_id", "aws_default" if kind == "landing_files" else f"{name}_db"),
         tables=tuple(tables),
         schedule=doc.get("schedule", "@daily"),
@@ -141,14 +110,6 @@ def parse_source(doc: dict, path: Path | None = None) -> SourceConfig:
         if not suite.is_file():
             raise ConfigError(f"{where}: table {t.name!r} has no expectation suite at {suite}")
     return cfg
-
-
-def load_yaml(path: Path, parse):
-    """`parse(document, path)` of one YAML configuration file."""
-    import yaml
-
-    with open(path) as fh:
-        return parse(yaml.safe_load(fh), path)
 
 
 def load_source(path: Path) -> SourceConfig:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import tarfile
 from pathlib import Path
 
@@ -35,10 +34,10 @@ FRAMEWORK_REGISTRIES = {
 REPOSITORIES = {"sklearn": ("sagemaker-scikit-learn", "-cpu-py3"), "xgboost": ("sagemaker-xgboost", "")}
 
 
-def image_uri(framework: str, version: str, region: str) -> str:
-    override = os.environ.get(f"MLOPS_TRAINING_IMAGE_{framework.upper()}")
-    if override:
-        return override
+def image_uri(framework: str, version: str, region: str, overrides: dict[str, str] | None = None) -> str:
+    """The framework container image; `overrides` (Settings.training_images) win over the table."""
+    if (overrides or {}).get(framework):
+        return overrides[framework]
     if region not in FRAMEWORK_REGISTRIES:
         raise ValueError(
             f"no SageMaker {framework} image registry known for region {region}; "
@@ -81,12 +80,15 @@ def training_job_request(
     channels: dict[str, str],
     output_path: str,
     source_dir_uri: str,
+    image_overrides: dict[str, str] | None = None,
 ) -> dict:
     """The CreateTrainingJob request for `model` (a ModelConfig) with the given S3 channels."""
     return {
         "TrainingJobName": job_name,
         "AlgorithmSpecification": {
-            "TrainingImage": image_uri(model.training.framework, model.training.framework_version, region),
+            "TrainingImage": image_uri(
+                model.training.framework, model.training.framework_version, region, image_overrides
+            ),
             "TrainingInputMode": "File",
         },
         "RoleArn": role_arn,

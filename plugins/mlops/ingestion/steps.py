@@ -15,11 +15,12 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 
-from mlops.work import landing, layout
-from mlops.work.extract import extract_csv_object, extract_postgres
-from mlops.work.publish import Part, publish_partition, quarantine
-from mlops.work.s3 import list_keys, sha256_file
-from mlops.work.validate import load_suite_document, validate_frame
+from mlops.aws.s3 import list_keys, sha256_file
+from mlops.ingestion import landing
+from mlops.ingestion.extract import extract_csv_object, extract_postgres
+from mlops.ingestion.publish import Part, publish_partition, quarantine
+from mlops.ingestion.validate import load_suite_document, validate_frame
+from mlops.lake import layout
 
 log = logging.getLogger(__name__)
 

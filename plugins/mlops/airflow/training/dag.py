@@ -9,17 +9,10 @@ only when the retrain rule says so (or when run by hand with force_train).
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
-from mlops.airflow.factory import default_args
+from mlops.airflow.defaults import default_args
 from mlops.settings import Settings
-
-
-def model_asset(name: str):
-    from airflow.sdk import Asset
-
-    return Asset(name=f"model.{name}", uri=f"sagemaker://model-package-group/{name.replace('_', '-')}", group="model")
 
 
 def _doc(model) -> str:
@@ -40,8 +33,8 @@ def build_training_dag(model, settings: Settings | None = None):
     from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
     from airflow.sdk import DAG, Param
 
-    from mlops.airflow.assets import curated_asset
-    from mlops.airflow.training_operators import (
+    from mlops.airflow.assets import curated_asset, model_asset
+    from mlops.airflow.training.operators import (
         AnnounceApprovedOperator,
         CheckRetrainOperator,
         PrepareTrainingOperator,
@@ -77,7 +70,7 @@ def build_training_dag(model, settings: Settings | None = None):
             aws_conn_id=settings.aws_conn_id,
             wait_for_completion=True,
             deferrable=True,  # the worker is free while SageMaker trains
-            check_interval=int(os.environ.get("MLOPS_SAGEMAKER_POLL_SECONDS", "30")),
+            check_interval=settings.sagemaker_poll_seconds,
             max_ingestion_time=model.training.max_runtime_seconds + 1800,
         )
         register = RegisterCandidateOperator(
@@ -92,7 +85,7 @@ def build_training_dag(model, settings: Settings | None = None):
 
 def build_training_dags() -> dict:
     """All training DAGs, keyed by dag_id (for a DAG file's globals)."""
-    from mlops.model_config import load_models
+    from mlops.training.config import load_models
 
     settings = Settings.from_env()
     return {m.dag_id: build_training_dag(m, settings) for m in load_models()}
