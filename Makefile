@@ -80,7 +80,7 @@ fmt: venv
 	$(BIN)/ruff check --fix .
 
 lock: venv
-	PATH=$(BIN):$$PATH requirements/compile.sh
+	PATH=$(CURDIR)/$(BIN):$$PATH requirements/compile.sh
 
 clean: down
 	rm -rf .local
