@@ -75,7 +75,7 @@ def bundle_files(root: Path) -> list[Path]:
     found = []
     for path in root.rglob("*"):
         rel = path.relative_to(root)
-        if any(part in SKIP_DIRS for part in rel.parts) or path.name in SKIP_NAMES:
+        if any(part in SKIP_DIRS or part.endswith(".egg-info") for part in rel.parts) or path.name in SKIP_NAMES:
             continue
         if path.is_file() and not path.name.endswith(SKIP_SUFFIXES):
             found.append(path)

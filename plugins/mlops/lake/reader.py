@@ -11,10 +11,11 @@ Python:
     reader.partitions("diabetes_patients")         # [Partition(ds='2026-10-01', rows=16), ...]
     df = reader.load("diabetes_patients", "2026-10-01", "2026-10-28")
 
-Command line:
-    python -m mlops.lake.reader datasets
-    python -m mlops.lake.reader partitions diabetes_patients
-    python -m mlops.lake.reader load diabetes_patients --start 2026-10-01 --end 2026-10-28 [--out f.parquet]
+Command line (`pip install <this repository>` installs the reader alone, with the `mlops-reader`
+command; `python -m mlops.lake.reader` is the same):
+    mlops-reader datasets
+    mlops-reader partitions diabetes_patients
+    mlops-reader load diabetes_patients --start 2026-10-01 --end 2026-10-28 [--out f.parquet]
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class CuratedReader:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlops.lake.reader", description="Read curated datasets.")
+    parser = argparse.ArgumentParser(prog="mlops-reader", description="Read curated datasets.")
     parser.add_argument("--bucket", help="curated bucket (default: $MLOPS_CURATED_BUCKET)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("datasets", help="list curated datasets")
