@@ -21,18 +21,6 @@ def get_json(s3, bucket: str, key: str):
     return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-def exists(s3, bucket: str, key: str) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        s3.head_object(Bucket=bucket, Key=key)
-        return True
-    except ClientError as err:
-        if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-            return False
-        raise
-
-
 def sha256_file(path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -25,14 +25,6 @@ from mlops.lake import layout
 log = logging.getLogger(__name__)
 
 
-class BatchRejected(Exception):
-    """A batch broke its expectation suite; the message names what broke and where."""
-
-    def __init__(self, message: str, quarantined: list[dict]):
-        super().__init__(message)
-        self.quarantined = quarantined
-
-
 @dataclass
 class ValidationReport:
     accepted: list[dict] = field(default_factory=list)
