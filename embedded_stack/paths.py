@@ -51,6 +51,11 @@ class StackConfig:
         return self.state / "airflow"
 
     @property
+    def aws_state(self) -> Path:
+        """moto's snapshots and request log (embedded_stack.moto_state)."""
+        return self.state / "aws"
+
+    @property
     def env_file(self) -> Path:
         return self.state / "stack.env"
 

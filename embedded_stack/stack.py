@@ -17,7 +17,6 @@ import importlib.util
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -207,6 +206,21 @@ def _check_ports(cfg: StackConfig) -> None:
             )
 
 
+def moto_argv(cfg: StackConfig) -> list[str]:
+    """moto behind embedded_stack.moto_state, which keeps its state in cfg.aws_state across restarts."""
+    return [
+        sys.executable,
+        "-m",
+        "embedded_stack.moto_state",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(cfg.moto_port),
+        "--state",
+        str(cfg.aws_state),
+    ]
+
+
 def write_env_file(cfg: StackConfig, env: dict[str, str]) -> None:
     lines = [f"export {k}={json.dumps(v)}" for k, v in sorted(env.items())]
     cfg.env_file.write_text("\n".join(lines) + "\n")
@@ -236,9 +250,8 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
     for db in (SOURCE_DB, AIRFLOW_DB):
         postgres.ensure_database(cfg.pg_port, db)
 
-    say(f"moto server (AWS) on {cfg.moto_url}")
-    moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-    spawn(cfg, "moto", [moto, "-H", "127.0.0.1", "-p", str(cfg.moto_port)], {})
+    say(f"moto server (AWS) on {cfg.moto_url}, state in {cfg.aws_state}")
+    spawn(cfg, "moto", moto_argv(cfg), {"PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])})
     wait_http(f"{cfg.moto_url}/moto-api/", 30, "moto server", cfg.log_dir / "moto.log")
     aws.provision(cfg.moto_url, cfg.region, env)
 
