@@ -364,18 +364,22 @@ def test_only_mutations_are_logged(environ, body, logged):
 if __name__ == "__main__":  # a measurement: start-up time after a demo's worth of state
     import tempfile
 
+    def loaded(m: Moto) -> str:
+        return [line for line in (m.cfg.state / "moto.log").read_text().splitlines() if "state loaded" in line][-1]
+
     with tempfile.TemporaryDirectory(dir=os.environ.get("MLOPS_STATE_DIR")) as d:
         m = Moto(Path(d))
         print(f"empty start {m.start():.2f}s")
         t0 = time.monotonic()
-        write_demo_state(m, partitions=int(sys.argv[1]) if len(sys.argv) > 1 else 25, rows=5000)
+        write_demo_state(m, partitions=int(sys.argv[1]) if len(sys.argv) > 1 else 25, rows=11000)
         print(f"writing the state {time.monotonic() - t0:.2f}s")
-        sizes = {p.name: p.stat().st_size for p in Path(d).iterdir()}
-        print("files", sizes)
+        objects = [o for b in BUCKETS for o in m.client("s3").list_objects_v2(Bucket=b).get("Contents", [])]
+        print(f"{len(objects)} objects, {sum(o['Size'] for o in objects) / 2**20:.1f} MiB")
+        print("files", {p.name: p.stat().st_size for p in m.cfg.aws_state.iterdir()})
         m.stop(signal.SIGKILL)
-        print(f"start after a crash (replay) {m.start():.2f}s", (Path(d) / "moto.log").read_text().splitlines()[-1])
+        print(f"start after a crash (replay) {m.start():.2f}s", loaded(m))
         t0 = time.monotonic()
         m.stop(signal.SIGTERM)
-        print(f"stop (snapshot) {time.monotonic() - t0:.2f}s", {p.name: p.stat().st_size for p in Path(d).iterdir()})
-        print(f"start after a stop (snapshot) {m.start():.2f}s", (Path(d) / "moto.log").read_text().splitlines()[-1])
+        print(f"stop (snapshot) {time.monotonic() - t0:.2f}s", {p.name: p.stat().st_size for p in m.cfg.aws_state.iterdir()})
+        print(f"start after a stop (snapshot) {m.start():.2f}s", loaded(m))
         m.stop(signal.SIGTERM)
