@@ -25,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from embedded_stack import aws, postgres
+from embedded_stack import airflow_settings, aws, postgres
 from embedded_stack.paths import REPO, StackConfig
 
 AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
@@ -65,17 +65,6 @@ def check_dependencies() -> None:
 
 def pipeline_env(cfg: StackConfig) -> dict[str, str]:
     """What Airflow and the pipelines see: the same variable names MWAA sets, local values."""
-    aws_conn = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {
-            "endpoint_url": cfg.moto_url,
-            "region_name": cfg.region,
-            # Training jobs go to the local SageMaker control plane; everything else to moto.
-            "service_config": {"sagemaker": {"endpoint_url": cfg.sagemaker_url}},
-        },
-    }
     jwt_file = cfg.state / "jwt_secret"
     if not jwt_file.exists():
         jwt_file.parent.mkdir(parents=True, exist_ok=True)
@@ -102,8 +91,7 @@ def pipeline_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(cfg.airflow_home / "logs"),
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_conn),
-        "AIRFLOW_CONN_CLINIC_DB": cfg.pg_uri(SOURCE_DB),
+        **airflow_settings.environment(cfg),  # connections and variables: embedded_stack/airflow_settings.yaml
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": cfg.region,
@@ -283,6 +271,7 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
     )
     if mig.returncode != 0:
         raise StackError(f"`airflow db migrate` failed:\n{mig.stdout[-2000:]}\n{mig.stderr[-3000:]}")
+    import_pools(cfg, env)
     for component in AIRFLOW_COMPONENTS:
         spawn(cfg, component, [airflow, component], env)
     say(f"Airflow {', '.join(AIRFLOW_COMPONENTS)} starting")
@@ -299,6 +288,21 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
             flush=True,
         )
     return env
+
+
+def import_pools(cfg: StackConfig, env: dict[str, str]) -> None:
+    """Pools of airflow_settings.yaml into the metadata database (connections and variables are env vars)."""
+    settings = airflow_settings.load(cfg)
+    if not settings.pools:
+        return
+    pools_file = cfg.airflow_home / "pools.json"
+    pools_file.write_text(airflow_settings.pools_json(settings))
+    airflow = str(Path(sys.executable).parent / "airflow")
+    out = subprocess.run(
+        [airflow, "pools", "import", str(pools_file)], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        raise StackError(f"`airflow pools import` of {airflow_settings.SETTINGS_FILE} failed:\n{out.stderr[-2000:]}")
 
 
 def down(cfg: StackConfig | None = None) -> None:
@@ -348,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for k, v in sorted(pipeline_env(cfg).items()):
                 print(f"export {k}={json.dumps(v)}")
-    except StackError as err:
+    except (StackError, airflow_settings.SettingsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
