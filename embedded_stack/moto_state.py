@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from embedded_stack.paths import private_dir, write_private
+
 # moto's SQS queues and some other models hold locks; a restored lock starts released.
 copyreg.pickle(type(threading.RLock()), lambda _lock: (threading.RLock, ()))
 copyreg.pickle(type(threading.Lock()), lambda _lock: (threading.Lock, ()))
@@ -147,25 +149,6 @@ def load_backends(blob: bytes, source: Path) -> None:
             BackendDict._instances.append(bd)
 
 
-def write_file_atomically(path: Path, data: bytes) -> None:
-    """Written under a temporary name, fsynced, then renamed: a crash leaves the old file or the new."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb", closefd=False) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 # --- the log --------------------------------------------------------------------------------------
 
 
@@ -268,7 +251,7 @@ class PersistentMoto:
         import time
 
         t0 = time.monotonic()
-        self.state.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.state)
         snapshots = self._files("snapshot", ".pickle")
         self.generation = max(snapshots, default=0)
         if snapshots:
@@ -287,7 +270,7 @@ class PersistentMoto:
 
     def snapshot(self, generation: int) -> None:
         """Snapshot n covers the logs up to n; older files go only once it is on disk."""
-        write_file_atomically(self.state / f"snapshot-{generation}.pickle", dump_backends())
+        write_private(self.state / f"snapshot-{generation}.pickle", dump_backends())
         self.generation = generation
         for n, path in self._files("snapshot", ".pickle").items():
             if n < generation:

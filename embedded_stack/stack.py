@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 from embedded_stack import airflow_settings, aws, postgres
-from embedded_stack.paths import REPO, StackConfig
+from embedded_stack.paths import REPO, StackConfig, private_dir, read_private, write_private
 
 AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 SOURCE_DB = "clinic"
@@ -65,10 +65,7 @@ def check_dependencies() -> None:
 
 def pipeline_env(cfg: StackConfig) -> dict[str, str]:
     """What Airflow and the pipelines see: the same variable names MWAA sets, local values."""
-    jwt_file = cfg.state / "jwt_secret"
-    if not jwt_file.exists():
-        jwt_file.parent.mkdir(parents=True, exist_ok=True)
-        jwt_file.write_text(secrets.token_urlsafe(32))
+    jwt_secret = read_private(cfg.state / "jwt_secret", lambda: secrets.token_urlsafe(32)).strip()
     return {
         "AIRFLOW_HOME": str(cfg.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
@@ -85,7 +82,7 @@ def pipeline_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(cfg.airflow_port),
         "AIRFLOW__API__BASE_URL": cfg.airflow_url,
         "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": jwt_file.read_text().strip(),
+        "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
@@ -211,15 +208,16 @@ def moto_argv(cfg: StackConfig) -> list[str]:
 
 def write_env_file(cfg: StackConfig, env: dict[str, str]) -> None:
     lines = [f"export {k}={json.dumps(v)}" for k, v in sorted(env.items())]
-    cfg.env_file.write_text("\n".join(lines) + "\n")
+    write_private(cfg.env_file, "\n".join(lines) + "\n")  # it holds the JWT secret
 
 
 def admin_password(cfg: StackConfig) -> str:
-    f = cfg.airflow_home / "passwords.json"
-    if not f.exists():
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
-    return json.loads(f.read_text())["admin"]
+    # AIRFLOW_HOME is private too: Airflow writes airflow.cfg there, with a generated fernet key.
+    private_dir(cfg.airflow_home)
+    passwords = read_private(
+        cfg.airflow_home / "passwords.json", lambda: json.dumps({"admin": secrets.token_urlsafe(12)})
+    )
+    return json.loads(passwords)["admin"]
 
 
 def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
@@ -227,7 +225,7 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
     started = time.monotonic()
     check_dependencies()
     _check_ports(cfg)
-    cfg.state.mkdir(parents=True, exist_ok=True)
+    private_dir(cfg.state)
     env = pipeline_env(cfg)
     write_env_file(cfg, env)
     admin_password(cfg)
