@@ -13,6 +13,7 @@ State: MLOPS_STATE_DIR (.local/), one folder; `make clean` removes it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -132,9 +133,12 @@ def _alive(pid: int) -> bool:
         pass
     try:
         os.kill(pid, 0)
-        return True
     except (ProcessLookupError, PermissionError):
         return False
+    try:  # an exited process its parent has not reaped yet (a zombie) has stopped too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def running_pid(cfg: StackConfig, name: str) -> int | None:
@@ -303,22 +307,34 @@ def import_pools(cfg: StackConfig, env: dict[str, str]) -> None:
         raise StackError(f"`airflow pools import` of {airflow_settings.SETTINGS_FILE} failed:\n{out.stderr[-2000:]}")
 
 
+def _stop(cfg: StackConfig, names: tuple[str, ...]) -> None:
+    """SIGTERM to each process group at once, then wait for all (SIGKILL after 20 s)."""
+    pids = {}
+    for name in names:
+        if pid := running_pid(cfg, name):
+            say(f"stopping {name} (pid {pid})")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            pids[name] = pid
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for name, pid in pids.items():
+        if _alive(pid):
+            say(f"{name} did not stop within 20 s; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    for name in names:
+        _pid_file(cfg, name).unlink(missing_ok=True)
+
+
 def down(cfg: StackConfig | None = None) -> None:
     cfg = cfg or StackConfig.from_env()
-    for name in (*reversed(AIRFLOW_COMPONENTS), "sagemaker", "moto"):
-        pid = running_pid(cfg, name)
-        if pid:
-            say(f"stopping {name} (pid {pid})")
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + 20
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if _alive(pid):
-                os.killpg(pid, signal.SIGKILL)
-        _pid_file(cfg, name).unlink(missing_ok=True)
+    # Airflow first (all components together), then what its tasks write to: the SageMaker
+    # runner, then moto, which saves its state on SIGTERM, then PostgreSQL.
+    _stop(cfg, tuple(reversed(AIRFLOW_COMPONENTS)))
+    _stop(cfg, ("sagemaker",))
+    _stop(cfg, ("moto",))
     if postgres.is_running(cfg.pgdata):
         say("stopping PostgreSQL")
         postgres.stop(cfg.pgdata)
