@@ -17,6 +17,19 @@ Replay after a crash is exact for S3 (multipart upload ids are mapped), DynamoDB
 model packages, SNS and CloudWatch. SQS messages consumed (received/deleted) since the last
 snapshot reappear, the at-least-once delivery SQS itself promises; timestamps are those of the
 replay. A snapshot from another moto version is refused with an error, never dropped silently.
+
+Measured (2 shared cores; 280 objects / 49 MiB in S3, 15 model packages, 200 DynamoDB items):
+start 0.9 s empty, 1.4 s from the snapshot (0.5 s to load it), 3.5 s after a crash (2.5 s to
+replay 522 requests); the snapshot on SIGTERM takes 0.3 s; snapshot and log are ~51 MB each.
+
+Why not moto's own recorder (moto/moto_api/_internal/recorder): it logs every request, reads
+included, as base64 JSON lines from several server threads without a lock (a large upload can
+interleave with another record), replays over HTTP once the server already answers, and
+replays everything on top of whatever state exists; S3 multipart uploads do not survive it
+(their bodies are logged, but CreateMultipartUpload returns a new random UploadId on replay, so
+the logged UploadPart/Complete calls fail), and a record torn by a crash stops the replay. An
+S3 server with its own storage would cover S3 only, while the registry, DynamoDB and SNS/SQS
+would still need this.
 """
 
 from __future__ import annotations
@@ -334,7 +347,11 @@ def main(argv: list[str] | None = None) -> None:
     server = make_server(args.host, args.port, server_app, threaded=True, request_handler=MotoRequestHandler)
 
     def stop(_signum, _frame):
-        server_app.shutdown()
+        try:
+            server_app.shutdown()
+        except Exception as err:  # the log is intact: the next start replays it
+            print(f"moto state not snapshotted ({err!r}); the next start replays the log", flush=True)
+            os._exit(1)
         print("moto state saved", flush=True)
         os._exit(0)
 

@@ -380,6 +380,9 @@ if __name__ == "__main__":  # a measurement: start-up time after a demo's worth 
         print(f"start after a crash (replay) {m.start():.2f}s", loaded(m))
         t0 = time.monotonic()
         m.stop(signal.SIGTERM)
-        print(f"stop (snapshot) {time.monotonic() - t0:.2f}s", {p.name: p.stat().st_size for p in m.cfg.aws_state.iterdir()})
+        print(
+            f"stop (snapshot) {time.monotonic() - t0:.2f}s",
+            {p.name: p.stat().st_size for p in m.cfg.aws_state.iterdir()},
+        )
         print(f"start after a stop (snapshot) {m.start():.2f}s", loaded(m))
         m.stop(signal.SIGTERM)
