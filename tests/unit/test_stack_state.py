@@ -89,9 +89,8 @@ def _parquet(rows: int, seed: int) -> bytes:
 
 def write_demo_state(moto: Moto, partitions: int = 25, rows: int = 200, multipart_mib: int = 11) -> None:
     """A demo's worth of state, written with boto3 as the pipelines write it."""
-    from mlops import reader
+    from mlops.lake import layout
 
-    layout = reader.layout
     s3, ddb, sm = moto.client("s3"), moto.client("dynamodb"), moto.client("sagemaker")
     for bucket in BUCKETS:
         s3.create_bucket(Bucket=bucket)
@@ -179,7 +178,7 @@ def write_demo_state(moto: Moto, partitions: int = 25, rows: int = 200, multipar
 
 def observe(moto: Moto, with_times: bool) -> dict:
     """Everything a user of the stack can see, in a comparable form."""
-    from mlops.reader import CuratedReader
+    from mlops.lake.reader import CuratedReader
 
     s3, sm = moto.client("s3"), moto.client("sagemaker")
     seen: dict = {"s3": {}}
