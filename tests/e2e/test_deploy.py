@@ -23,7 +23,7 @@ def _states(stack, dag_id: str, run_id: str) -> dict:
     return {t["task_id"]: t["state"] for t in stack.api.task_instances(dag_id, run_id)}
 
 
-def test_approved_model_is_deployed_and_answers_top_3(stack, monkeypatch):
+def test_approved_model_is_deployed_and_answers_top_3(stack, stack_environ, monkeypatch):
     from mlops.registry import packages
     from mlops.serving.predict import predict
 
@@ -53,6 +53,7 @@ def test_approved_model_is_deployed_and_answers_top_3(stack, monkeypatch):
     assert (described["EndpointStatus"], described["EndpointConfigName"]) == ("InService", config)
     assert str(packages.production_model(sagemaker, "digits_classifier").version) == version
 
+    # a user's environment (stack_environ, main's e2e conftest): boto3 finds the local plane by these
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", stack.cfg.sagemaker_url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", stack.cfg.sagemaker_url)
     rows = [{"image_id": f"img-e2e-{i}", **{f"pixel_{p}": (p * i) % 17 for p in range(64)}} for i in range(5)]
