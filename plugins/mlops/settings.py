@@ -31,6 +31,8 @@ class Settings:
     # Framework images by framework ("sklearn", "xgboost") where the built-in table has no
     # registry for the region (MLOPS_TRAINING_IMAGE_<FRAMEWORK>).
     training_images: dict[str, str] = field(default_factory=dict)
+    capture_kms_key_id: str = ""  # KMS key for endpoint data capture (DataCaptureConfig.KmsKeyId); "" = bucket default
+    predict_concurrency: int = 4  # mlops.serving.predict: InvokeEndpoint requests in flight at once
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -50,6 +52,8 @@ class Settings:
             versions_table=env.get("MLOPS_VERSIONS_TABLE", "mlops-model-versions"),
             code_revision=env.get("MLOPS_CODE_REVISION", "unknown"),
             sagemaker_poll_seconds=int(env.get("MLOPS_SAGEMAKER_POLL_SECONDS", "30")),
+            capture_kms_key_id=env.get("MLOPS_CAPTURE_KMS_KEY_ID", ""),
+            predict_concurrency=int(env.get("MLOPS_PREDICT_CONCURRENCY", "4")),
             training_images={
                 key.removeprefix(IMAGE_PREFIX).lower(): value
                 for key, value in env.items()

@@ -19,7 +19,10 @@ from tests.dags.sandbox import NO_NETWORK_DB_OR_VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT, REGION = "123456789012", "eu-west-1"
-EXPECTED_DAGS = {"ingest_clinic", "ingest_digits_drop", "train_diabetes_progression", "train_digits_classifier"}
+EXPECTED_DAGS = {"ingest_clinic", "ingest_digits_drop", "train_diabetes_progression", "train_digits_classifier"} | {
+    "deploy_diabetes_progression",
+    "deploy_digits_classifier",
+}
 
 # Runs in a fresh interpreter started by bash after `source startup.sh`, as MWAA does. As in
 # test_dag_integrity: sockets, Variables and the metadata DB raise during parsing.
@@ -138,7 +141,7 @@ def test_unpacked_bundle_imports_every_dag_with_the_pinned_airflow(unpacked):
     assert unpacked["errors"] == {}
     assert set(unpacked["dags"]) == EXPECTED_DAGS
     # .airflowignore keeps the training scripts under include/ out of the DAG processor.
-    assert unpacked["files"] == ["ingest_sources.py", "train_models.py"]
+    assert unpacked["files"] == ["deploy_models.py", "ingest_sources.py", "train_models.py"]
     assert unpacked["plugins"] == ["mlops"]
 
 

@@ -15,9 +15,14 @@ hyphens, so `diabetes_progression` becomes group `diabetes-progression`. A packa
 Metric values live in CustomerMetadataProperties because ModelMetrics only points at S3
 documents. Versions come from versions.py; registering is reserve → create → commit, so a
 retried training run gets its package back instead of a second one; a package that lost its
-version to a conflict is Rejected and carries `duplicate-of` instead of `version`. The model in
-production is the most recently registered Approved package (highest ModelPackageVersion; a
-model's registrations are serialised by the version reservation), so rejecting it rolls back.
+version to a conflict is Rejected and carries `duplicate-of` instead of `version`.
+
+The model in production is what the model's production endpoint serves: a deployment records
+`endpoint:<endpoint name>` = `<endpoint config name>` in the served package's
+CustomerMetadataProperties, and DescribeEndpoint says which config runs now (so an update that
+SageMaker rolled back still names the old package). Before any deployment, it is the most
+recently registered Approved package (highest ModelPackageVersion; a model's registrations are
+serialised by the version reservation).
 
 The metrics history (DynamoDB, key `model` + `evaluation` = `<version sort key>#<evaluated_at>`)
 gets a row per evaluation, in version order, for charts.
@@ -37,6 +42,7 @@ from mlops.registry.versions import Version
 
 APPROVAL_STATUSES = ("Approved", "Rejected", "PendingManualApproval")
 METRIC_PREFIX = "metric:"
+ENDPOINT_PREFIX = "endpoint:"  # endpoint:<endpoint name> = the endpoint config that serves the package there
 CLOCK_SKEW_SECONDS = 600  # how far SageMaker's creation times may lag our clock when looking back
 _GROUP = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _METADATA_CHARS = re.compile(r"^[\w .:/=+\-@]+$")  # SageMaker: [\p{L}\p{Z}\p{N}_.:/=+\-@]
@@ -96,6 +102,7 @@ class ModelPackage:
     run_key: str = ""
     description: str = ""
     created: datetime | None = None
+    endpoints: dict[str, str] = field(default_factory=dict)  # endpoint name -> endpoint config (record_deployment)
 
     @classmethod
     def from_description(cls, d: dict) -> ModelPackage:
@@ -121,6 +128,7 @@ class ModelPackage:
             run_key=props.get("run", ""),
             description=d.get("ModelPackageDescription", ""),
             created=d.get("CreationTime"),
+            endpoints={k[len(ENDPOINT_PREFIX) :]: v for k, v in props.items() if k.startswith(ENDPOINT_PREFIX)},
         )
 
 
@@ -312,8 +320,65 @@ def set_approval(sagemaker, arn: str, status: str, note: str = "") -> ModelPacka
     return describe_package(sagemaker, arn)
 
 
+def endpoint_name(model: str) -> str:
+    """The model's production endpoint (same spelling rules as the package group)."""
+    return group_name(model)
+
+
+def record_deployment(sagemaker, arn: str, endpoint: str, config: str) -> ModelPackage:
+    """Record on the package that `endpoint` serves it under endpoint config `config`.
+
+    Older packages keep their own record: an endpoint rolled back to an older config then still
+    names its package. Rerunning with the same values changes nothing (no update is sent).
+    """
+    described = sagemaker.describe_model_package(ModelPackageName=arn)
+    props = described.get("CustomerMetadataProperties") or {}
+    key = ENDPOINT_PREFIX + endpoint
+    if props.get(key) == config:
+        return ModelPackage.from_description(described)
+    if key not in props and len(props) >= 50:
+        raise ValueError(f"{arn} already holds 50 metadata entries (SageMaker's limit); cannot record {key}")
+    # The approval is sent along: moto clears it when the field is left out.
+    sagemaker.update_model_package(
+        ModelPackageArn=arn,
+        ModelApprovalStatus=described["ModelApprovalStatus"],
+        CustomerMetadataProperties={**props, key: config},
+    )
+    return describe_package(sagemaker, arn)
+
+
+def _endpoint_config(sagemaker, endpoint: str) -> str | None:
+    """The config `endpoint` runs now, or None when there is no such endpoint."""
+    try:
+        return sagemaker.describe_endpoint(EndpointName=endpoint).get("EndpointConfigName")
+    except sagemaker.exceptions.ClientError as err:
+        error = err.response.get("Error", {})
+        if error.get("Code") in ("ValidationException", "ValidationError") and (
+            "not find" in error.get("Message", "") or "not found" in error.get("Message", "")
+        ):
+            return None
+        raise
+
+
+def served_package(sagemaker, model: str, endpoint: str | None = None) -> ModelPackage | None:
+    """The package the model's endpoint serves now (by its recorded config), or None."""
+    endpoint = endpoint or endpoint_name(model)
+    config = _endpoint_config(sagemaker, endpoint)
+    if config is None:
+        return None
+    for summary in _summaries(sagemaker, model):  # newest first: the served one is usually near the top
+        package = describe_package(sagemaker, summary["ModelPackageArn"])
+        if package.endpoints.get(endpoint) == config:
+            return package
+    return None
+
+
 def production_model(sagemaker, model: str) -> ModelPackage | None:
-    """The model in production: the newest Approved package of the group, or None."""
+    """The model in production: what its production endpoint serves; before any deployment
+    (or when the running config was not deployed by us), the newest Approved package; or None."""
+    served = served_package(sagemaker, model)
+    if served is not None:
+        return served
     approved = list(_summaries(sagemaker, model, ModelApprovalStatus="Approved"))
     if not approved:
         return None

@@ -40,7 +40,7 @@ _THRESHOLD = re.compile(r"^\s*(>=|<=|>|<)\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
 _SECTIONS = {
     "": {"model", "description", "owner", "tags", "problem_type", "data", "estimator", "evaluation", "retrain"}
-    | {"version", "training"},
+    | {"version", "training", "deployment"},  # deployment: parsed by mlops.deployment.config
     "data": {"datasets", "key", "features", "label", "split"},
     "data.split": {"validation", "test", "seed"},
     "estimator": {"class", "hyperparameters"},
