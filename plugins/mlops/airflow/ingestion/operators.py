@@ -194,6 +194,9 @@ class PublishCuratedOperator(BaseOperator):
             ds=ds,
             clear=" with its upstream tasks",
         )
+        if not report["accepted"] and report["rejected"]:
+            # every batch of the interval was quarantined: the partition stays as it was
+            raise AirflowFailException(_alert_text(self.dataset, ds, report["rejected"]))
         try:
             manifest = publish_accepted(
                 s3,
