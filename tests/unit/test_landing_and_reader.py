@@ -30,8 +30,9 @@ def _ingest(s3, ds):
     for r in report.rejected:
         landing.mark(s3, b["landing"], r["landing_key"], ds, "quarantined")
     publish_accepted(
-        s3, b["raw"], b["curated"], report.accepted, "digits_images", ds, (ds, ds), "image_id", None, "digits_drop"
-    )
+        s3, b["raw"], b["curated"], report.accepted, "digits_images", ds, (ds, ds), "image_id", None, "digits_drop",
+        extracted_rows=sum(p["rows"] for p in parts),
+    )  # fmt: skip
     for a in report.accepted:
         landing.mark(s3, b["landing"], a["landing_key"], ds, "published")
     return report

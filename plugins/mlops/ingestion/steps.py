@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from mlops.aws.s3 import list_keys, sha256_file
 from mlops.ingestion import landing
 from mlops.ingestion.extract import extract_csv_object, extract_postgres
-from mlops.ingestion.publish import Part, publish_partition, quarantine
+from mlops.ingestion.publish import Part, PublishError, publish_partition, quarantine
 from mlops.ingestion.validate import load_suite_document, validate_frame
 from mlops.lake import layout
 
@@ -120,6 +120,15 @@ def validate_parts(
     return report
 
 
+def extraction_report(source: str, table: str, ds: str, parts: list[dict]) -> dict:
+    """What an extraction hands on: its parts and, explicitly, the rows it found in the interval.
+
+    `rows: 0` is the positive report that the interval is empty; publish replaces a partition
+    with an empty one only on that report, never because a result is missing.
+    """
+    return {"source": source, "table": table, "ds": ds, "rows": sum(int(p["rows"]) for p in parts), "parts": parts}
+
+
 def publish_accepted(
     s3,
     raw_bucket: str,
@@ -131,7 +140,19 @@ def publish_accepted(
     key_column: str,
     changed_at: str | None,
     source: str,
+    *,
+    extracted_rows: int | None = None,
 ) -> dict:
+    """Publish the accepted parts as the partition. An empty `accepted` replaces the partition
+    only when the extraction reported zero rows (`extracted_rows=0`): all parts rejected, or a
+    row count nobody reported, leaves the partition as it is."""
+    if not accepted and extracted_rows != 0:
+        found = "an unknown number of" if extracted_rows is None else str(extracted_rows)
+        raise PublishError(
+            f"refusing to replace curated partition {dataset}/ds={ds} with an empty one: no batch was accepted "
+            f"and the extraction found {found} row(s); the partition is left as it was (an interval is published "
+            "empty only when its extraction reported zero rows)"
+        )
     columns = accepted[0]["columns"] if accepted else []
     parts = [Part.from_dict(a) for a in accepted]
     return publish_partition(

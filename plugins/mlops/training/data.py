@@ -4,8 +4,9 @@ A row's split is a function of its key alone (SHA-256 of seed and key), so a row
 between train, validation and test as data grows or a run is repeated, and a model can be
 re-evaluated later on exactly the rows it was judged on. The splits are written next to the
 training job as `<prefix>/<split>/data.<csv|parquet>` with a `training_data.json` that records the
-partitions used (paths in it are relative, so it holds wherever the folder is copied); the same
-curated input gives the same bytes.
+partitions used and, per dataset, the intervals present and missing between the first and the
+last (paths in it are relative, so it holds wherever the folder is copied); the same curated
+input gives the same bytes.
 
 The retrain rule reads only manifests: rows in partitions the previous training did not see
 (new, or republished with other content) count as new.
@@ -17,10 +18,11 @@ import hashlib
 import io
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from mlops.aws.s3 import put_json
 from mlops.lake.reader import CuratedReader
+from mlops.registry.summary import day_ranges, interval_coverage
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ class TrainingData:
     partitions: list
     manifest_uri: str
     dropped_rows: int = 0
+    coverage: dict = field(default_factory=dict)  # per dataset: intervals present and missing
 
     @property
     def partitions_used(self) -> list[str]:
@@ -144,6 +147,7 @@ def assemble(
     columns = [key, *features, label]
     reader = CuratedReader(bucket=curated_bucket, s3=s3)
     inventory = partition_inventory(s3, curated_bucket, datasets, start, end)
+    coverage = interval_coverage(inventory)
     frame = pd.concat([_load(reader, d, columns, start, end) for d in datasets], ignore_index=True)
     duplicated = frame[key].duplicated()
     if duplicated.any():
@@ -180,8 +184,12 @@ def assemble(
         "files": files,
         "partitions": inventory,
         "dropped_unlabelled_rows": dropped,
+        "intervals": coverage,
     }
     put_json(s3, out_bucket, f"{prefix}/{MANIFEST_NAME}", manifest)
-    result = TrainingData(uris, rows, inventory, f"s3://{out_bucket}/{prefix}/{MANIFEST_NAME}", dropped)
+    result = TrainingData(uris, rows, inventory, f"s3://{out_bucket}/{prefix}/{MANIFEST_NAME}", dropped, coverage)
+    for dataset, c in coverage.items():
+        if c["missing"]:
+            log.warning("training on %s with interval(s) missing: %s", dataset, day_ranges(c["missing"]))
     log.info("training data %s: %s rows from %d partition(s)", json.dumps(rows), len(frame), len(inventory))
     return result

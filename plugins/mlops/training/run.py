@@ -176,7 +176,8 @@ def conclude(s3, sagemaker, dynamodb, settings, model, job: dict, prepared: dict
             "production_metrics": json.dumps(production_metrics or {}, sort_keys=True),
         },
     )
-    subject, message = summary.candidate_summary(candidate, registered.version, production, registered.arn)
+    coverage = data.get("coverage") or summary.interval_coverage(data["partitions"])
+    subject, message = summary.candidate_summary(candidate, registered.version, production, registered.arn, coverage)
     log.info("registered %s %s as %s (%s)", model.name, registered.version, decision.status, registered.arn)
     return {
         "model": model.name,

@@ -82,7 +82,7 @@ def build_source_dag(cfg: SourceConfig, settings: Settings | None = None):
                 table=table.name,
                 dataset=table.dataset,
                 suite_path=str(EXPECTATIONS_DIR / f"{table.suite_name}.json"),
-                extract_task_id=extract.task_id,
+                extraction=extract.output,
                 fail_on_reject=not landing,
             )
             publish = PublishCuratedOperator(
@@ -91,13 +91,13 @@ def build_source_dag(cfg: SourceConfig, settings: Settings | None = None):
                 dataset=table.dataset,
                 key=table.key,
                 changed_at=table.changed_at,
-                validate_task_id=validate.task_id,
+                validation=validate.output,
                 outlets=[curated_asset(table.dataset, settings)],
             )
             extract >> validate >> publish
             if landing:
                 publish >> CheckQuarantineOperator(
-                    task_id=f"check_quarantine_{table.name}", dataset=table.dataset, validate_task_id=validate.task_id
+                    task_id=f"check_quarantine_{table.name}", dataset=table.dataset, validation=validate.output
                 )
     return dag
 

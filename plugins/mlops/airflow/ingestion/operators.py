@@ -17,6 +17,28 @@ def _s3(settings: Settings):
     return S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
 
 
+def upstream_task_id(result) -> str | None:
+    """The task an XComArg reads from (kept for messages: the field itself is replaced by its value)."""
+    return getattr(getattr(result, "operator", None), "task_id", None)
+
+
+def require_result(value, *, what: str, task_id: str | None, ds: str, clear: str = "") -> dict:
+    """The upstream result for this interval, or a failure (no retry) that says what is missing and
+    what to rerun. Nothing downstream may read a missing result as "no data": that is how a
+    partition would be emptied by a task marked success by hand."""
+    task = task_id or "the upstream task"
+    rerun = f"clear {task}{clear} to rerun the interval"
+    if value is None:
+        raise AirflowFailException(
+            f"no {what} ds={ds}: {task} has no return value (was it marked success by hand?); {rerun}"
+        )
+    if not isinstance(value, dict) or "ds" not in value:
+        raise AirflowFailException(f"no {what} ds={ds}: {task} returned {type(value).__name__}, not a report; {rerun}")
+    if value["ds"] != ds:
+        raise AirflowFailException(f"no {what} ds={ds}: {task} returned the result of ds={value['ds']}; {rerun}")
+    return value
+
+
 def _interval(context) -> tuple[str, str, str]:
     from mlops.lake.layout import ds_of
 
@@ -39,12 +61,12 @@ class PostgresToRawOperator(BaseOperator):
     def execute(self, context):
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-        from mlops.ingestion.steps import extract_postgres_interval
+        from mlops.ingestion.steps import extract_postgres_interval, extraction_report
 
         settings = Settings.from_env()
         ds, _, _ = _interval(context)
         url = PostgresHook(postgres_conn_id=self.conn_id).sqlalchemy_url.set(drivername="postgresql")
-        return extract_postgres_interval(
+        parts = extract_postgres_interval(
             _s3(settings),
             url.render_as_string(hide_password=False),
             self.sql,
@@ -53,6 +75,7 @@ class PostgresToRawOperator(BaseOperator):
             self.table,
             ds,
         )
+        return extraction_report(self.source, self.table, ds, parts)
 
 
 class LandingToRawOperator(BaseOperator):
@@ -66,11 +89,11 @@ class LandingToRawOperator(BaseOperator):
         self.source, self.table, self.landing_prefix = source, table, landing_prefix
 
     def execute(self, context):
-        from mlops.ingestion.steps import extract_landing_interval
+        from mlops.ingestion.steps import extract_landing_interval, extraction_report
 
         settings = Settings.from_env()
         ds, _, _ = _interval(context)
-        return extract_landing_interval(
+        parts = extract_landing_interval(
             _s3(settings),
             settings.landing_bucket,
             self.landing_prefix,
@@ -79,6 +102,7 @@ class LandingToRawOperator(BaseOperator):
             self.table,
             ds,
         )
+        return extraction_report(self.source, self.table, ds, parts)
 
 
 class ValidateRawOperator(BaseOperator):
@@ -87,8 +111,10 @@ class ValidateRawOperator(BaseOperator):
     With `fail_on_reject` (database sources: the interval is one batch) a reject fails the
     task and nothing is published. Without it (landing files: each file is a batch) the
     accepted files go on to be published and `CheckQuarantineOperator` fails the run after.
+    `extraction` is the extract task's result (its XComArg `.output`).
     """
 
+    template_fields: Sequence[str] = ("extraction",)
     ui_color = "#fcf3cf"
 
     def __init__(
@@ -98,13 +124,14 @@ class ValidateRawOperator(BaseOperator):
         table: str,
         dataset: str,
         suite_path: str,
-        extract_task_id: str,
+        extraction,
         fail_on_reject: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.source, self.table, self.dataset = source, table, dataset
-        self.suite_path, self.extract_task_id, self.fail_on_reject = suite_path, extract_task_id, fail_on_reject
+        self.suite_path, self.fail_on_reject = suite_path, fail_on_reject
+        self.extraction, self.extraction_task_id = extraction, upstream_task_id(extraction)
 
     def execute(self, context):
         from mlops.ingestion import landing
@@ -113,7 +140,13 @@ class ValidateRawOperator(BaseOperator):
         settings = Settings.from_env()
         s3 = _s3(settings)
         ds, _, _ = _interval(context)
-        parts = context["ti"].xcom_pull(task_ids=self.extract_task_id) or []
+        extraction = require_result(
+            self.extraction,
+            what=f"extraction result for {self.source}/{self.table}",
+            task_id=self.extraction_task_id,
+            ds=ds,
+        )
+        parts = extraction["parts"]
         report = validate_parts(s3, settings.raw_bucket, parts, self.suite_path, self.source, self.table, ds)
         for entry in report.accepted:
             self.log.info(entry["message"])
@@ -128,39 +161,60 @@ class ValidateRawOperator(BaseOperator):
             )
             if self.fail_on_reject:
                 raise AirflowFailException(_alert_text(self.dataset, ds, report.rejected))
-        return report.to_dict()
+        return report.to_dict() | {"ds": ds, "extracted_rows": extraction["rows"]}
 
 
 class PublishCuratedOperator(BaseOperator):
-    """Publish the accepted parts as the curated partition; updates the dataset's Asset."""
+    """Publish the accepted parts as the curated partition; updates the dataset's Asset.
 
+    `validation` is the validate task's report (its XComArg `.output`); without it nothing is
+    published, and an empty partition only when the extraction reported zero rows.
+    """
+
+    template_fields: Sequence[str] = ("validation",)
     ui_color = "#d5f5e3"
 
-    def __init__(self, *, source: str, dataset: str, key: str, changed_at: str | None, validate_task_id: str, **kwargs):
+    def __init__(self, *, source: str, dataset: str, key: str, changed_at: str | None, validation, **kwargs):
         super().__init__(**kwargs)
         self.source, self.dataset, self.key, self.changed_at = source, dataset, key, changed_at
-        self.validate_task_id = validate_task_id
+        self.validation, self.validation_task_id = validation, upstream_task_id(validation)
 
     def execute(self, context):
         from mlops.ingestion import landing
+        from mlops.ingestion.publish import PublishConflict, PublishError
         from mlops.ingestion.steps import publish_accepted
 
         settings = Settings.from_env()
         s3 = _s3(settings)
         ds, start, end = _interval(context)
-        report = context["ti"].xcom_pull(task_ids=self.validate_task_id) or {"accepted": []}
-        manifest = publish_accepted(
-            s3,
-            settings.raw_bucket,
-            settings.curated_bucket,
-            report["accepted"],
-            self.dataset,
-            ds,
-            (start, end),
-            self.key,
-            self.changed_at,
-            self.source,
+        report = require_result(
+            self.validation,
+            what=f"validation result for {self.dataset}",
+            task_id=self.validation_task_id,
+            ds=ds,
+            clear=" with its upstream tasks",
         )
+        if not report["accepted"] and report["rejected"]:
+            # every batch of the interval was quarantined: the partition stays as it was
+            raise AirflowFailException(_alert_text(self.dataset, ds, report["rejected"]))
+        try:
+            manifest = publish_accepted(
+                s3,
+                settings.raw_bucket,
+                settings.curated_bucket,
+                report["accepted"],
+                self.dataset,
+                ds,
+                (start, end),
+                self.key,
+                self.changed_at,
+                self.source,
+                extracted_rows=report.get("extracted_rows"),
+            )
+        except PublishConflict:
+            raise  # other runs are publishing this partition: a retry may find it quiet
+        except PublishError as err:
+            raise AirflowFailException(str(err)) from err  # no retry can fix it; a rerun of the interval can
         for entry in report["accepted"]:
             if entry.get("landing_key"):
                 landing.mark(s3, settings.landing_bucket, entry["landing_key"], ds, "published")
@@ -176,15 +230,23 @@ class PublishCuratedOperator(BaseOperator):
 class CheckQuarantineOperator(BaseOperator):
     """Fail the run, after the good files are published, if any file of it was quarantined."""
 
+    template_fields: Sequence[str] = ("validation",)
     ui_color = "#fadbd8"
 
-    def __init__(self, *, dataset: str, validate_task_id: str, **kwargs):
+    def __init__(self, *, dataset: str, validation, **kwargs):
         super().__init__(**kwargs)
-        self.dataset, self.validate_task_id = dataset, validate_task_id
+        self.dataset = dataset
+        self.validation, self.validation_task_id = validation, upstream_task_id(validation)
 
     def execute(self, context):
         ds, _, _ = _interval(context)
-        report = context["ti"].xcom_pull(task_ids=self.validate_task_id) or {"rejected": []}
+        report = require_result(
+            self.validation,
+            what=f"validation result for {self.dataset}",
+            task_id=self.validation_task_id,
+            ds=ds,
+            clear=" with its upstream tasks",
+        )
         if report["rejected"]:
             raise AirflowFailException(_alert_text(self.dataset, ds, report["rejected"]))
         self.log.info("no file of %s ds=%s was quarantined", self.dataset, ds)

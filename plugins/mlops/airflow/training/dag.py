@@ -1,10 +1,12 @@
 """Build one training DAG per model configuration file (include/models/*.yaml).
 
-    check_retrain -> prepare_training -> train (SageMakerTrainingOperator) -> register_candidate
-                  -> announce_approved (updates Asset model.<name>)
+    wait_for_ingestion -> check_retrain -> prepare_training -> train (SageMakerTrainingOperator)
+                       -> register_candidate -> announce_approved (updates Asset model.<name>)
 
-Scheduled on the curated Assets the model reads: new curated data starts a run, which trains
-only when the retrain rule says so (or when run by hand with force_train).
+Scheduled on the curated Assets the model reads: new curated data starts a run, which first
+defers until no ingestion run of those datasets is queued or running (a backfill ends before
+training reads its partitions), then trains only when the retrain rule says so (or when run by
+hand with force_train).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ def build_training_dag(model, settings: Settings | None = None):
         CheckRetrainOperator,
         PrepareTrainingOperator,
         RegisterCandidateOperator,
+        WaitForIngestionOperator,
     )
 
     settings = settings or Settings.from_env()
@@ -62,6 +65,9 @@ def build_training_dag(model, settings: Settings | None = None):
         },
         tags=["training", f"model:{model.name}", model.problem_type, *model.tags],
     ) as dag:
+        wait = WaitForIngestionOperator(
+            task_id="wait_for_ingestion", model=model.name, poll_seconds=settings.sagemaker_poll_seconds
+        )
         check = CheckRetrainOperator(task_id="check_retrain", model=model.name)
         prepare = PrepareTrainingOperator(task_id="prepare_training", model=model.name)
         train = SageMakerTrainingOperator(
@@ -74,12 +80,12 @@ def build_training_dag(model, settings: Settings | None = None):
             max_ingestion_time=model.training.max_runtime_seconds + 1800,
         )
         register = RegisterCandidateOperator(
-            task_id="register_candidate", model=model.name, prepare_task_id=prepare.task_id, train_task_id=train.task_id
+            task_id="register_candidate", model=model.name, prepared=prepare.output["prepared"], training=train.output
         )
         announce = AnnounceApprovedOperator(
-            task_id="announce_approved", register_task_id=register.task_id, outlets=[model_asset(model.name)]
+            task_id="announce_approved", registration=register.output, outlets=[model_asset(model.name)]
         )
-        check >> prepare >> train >> register >> announce
+        wait >> check >> prepare >> train >> register >> announce
     return dag
 
 

@@ -4,9 +4,10 @@ SageMakerTrainingOperator, fed the request that PrepareTrainingOperator builds."
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, XComNotFound
 
 from mlops.settings import Settings
 
@@ -36,12 +37,78 @@ def _model(name: str):
     return load_model(MODELS_DIR / f"{name}.yaml")
 
 
-class _ModelOperator(BaseOperator):
+def upstream_task_id(result) -> str | None:
+    """The task an XComArg reads from (kept for messages: the field itself is replaced by its value)."""
+    return getattr(getattr(result, "operator", None), "task_id", None)
+
+
+def missing_result(what: str, task_id: str | None) -> AirflowFailException:
+    """A failure without retry for an upstream result that is not there: nothing is guessed in its place."""
+    task = task_id or "the upstream task"
+    return AirflowFailException(
+        f"no {what}: {task} has no return value (was it marked success by hand?); "
+        f"clear {task} with its upstream tasks to rerun the training"
+    )
+
+
+class _ResultsOperator(BaseOperator):
+    """Upstream results arrive as XComArgs in template fields; a missing one fails without retry."""
+
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        try:
+            super().render_template_fields(context, jinja_env)
+        except XComNotFound as err:
+            raise missing_result(f"{err.key!r} result", err.task_id) from err
+
+
+class _ModelOperator(_ResultsOperator):
     """An operator for one model, named by its configuration file (loaded at run time)."""
 
     def __init__(self, *, model: str, **kwargs):
         super().__init__(**kwargs)
         self.model = model
+
+
+def ingestion_dag_ids(datasets) -> list[str]:
+    """The ingestion DAGs that publish `datasets`: `ingest_<source>` of every source with a table feeding one."""
+    from mlops.ingestion.config import load_sources
+
+    wanted = set(datasets)
+    return sorted(f"ingest_{s.name}" for s in load_sources() if wanted & {t.dataset for t in s.tables})
+
+
+class WaitForIngestionOperator(_ModelOperator):
+    """Defer until no ingestion run of the model's datasets is queued or running.
+
+    Asset events arrive after every published partition, so in the middle of a backfill a
+    training run would otherwise train on whatever partitions exist at that moment. The wait
+    is in the triggerer: no worker slot is held.
+    """
+
+    ui_color = "#ebdef0"
+
+    def __init__(self, *, poll_seconds: float = 30, wait_timeout: timedelta = timedelta(hours=12), **kwargs):
+        super().__init__(**kwargs)
+        self.poll_seconds, self.wait_timeout = poll_seconds, wait_timeout
+
+    def execute(self, context):
+        from mlops.airflow.training.triggers import IngestionIdleTrigger, active_runs, describe
+
+        dag_ids = ingestion_dag_ids(_model(self.model).datasets)
+        active = active_runs(dag_ids)
+        if not active:
+            self.log.info("no ingestion run of %s is queued or running", dag_ids or "(no source)")
+            return {"waited": False, "dag_ids": dag_ids}
+        self.log.info("deferring until ingestion finishes: %s", describe(active))
+        self.defer(
+            trigger=IngestionIdleTrigger(dag_ids, self.poll_seconds),
+            method_name="execute_complete",
+            timeout=self.wait_timeout,
+        )
+
+    def execute_complete(self, context, event=None):
+        self.log.info("ingestion of %s is quiet after %s poll(s)", event["idle"], event["polls"])
+        return {"waited": True, "dag_ids": event["idle"]}
 
 
 class CheckRetrainOperator(_ModelOperator):
@@ -80,11 +147,14 @@ class PrepareTrainingOperator(_ModelOperator):
 class RegisterCandidateOperator(_ModelOperator):
     """Gate the trained candidate, register it with its version, record its metrics, notify."""
 
+    template_fields = ("prepared", "training")
     ui_color = "#d5f5e3"
 
-    def __init__(self, *, prepare_task_id: str, train_task_id: str, **kwargs):
+    def __init__(self, *, prepared, training, **kwargs):
+        """`prepared`: the prepare task's "prepared" XCom; `training`: the training task's result."""
         super().__init__(**kwargs)
-        self.prepare_task_id, self.train_task_id = prepare_task_id, train_task_id
+        self.prepared, self.prepared_task_id = prepared, upstream_task_id(prepared)
+        self.training, self.training_task_id = training, upstream_task_id(training)
 
     def execute(self, context):
         from airflow.providers.amazon.aws.hooks.sns import SnsHook
@@ -93,10 +163,14 @@ class RegisterCandidateOperator(_ModelOperator):
 
         settings = Settings.from_env()
         s3, sagemaker, dynamodb = _clients(settings, "s3", "sagemaker", "dynamodb")
-        ti = context["ti"]
-        prepared = ti.xcom_pull(task_ids=self.prepare_task_id, key="prepared")
-        job = ti.xcom_pull(task_ids=self.train_task_id)["Training"]
-        result = conclude(s3, sagemaker, dynamodb, settings, _model(self.model), job, prepared, settings.code_revision)
+        if not self.prepared:
+            raise missing_result(f"prepared training data for {self.model}", self.prepared_task_id)
+        if not self.training or "Training" not in self.training:
+            raise missing_result(f"training job of {self.model}", self.training_task_id)
+        job = self.training["Training"]
+        result = conclude(
+            s3, sagemaker, dynamodb, settings, _model(self.model), job, self.prepared, settings.code_revision
+        )
         self.log.info("%s\n%s", result["subject"], result["message"])
         SnsHook(aws_conn_id=settings.aws_conn_id).publish_to_target(
             target_arn=settings.alerts_topic_arn, message=result["message"], subject=result["subject"]
@@ -104,17 +178,21 @@ class RegisterCandidateOperator(_ModelOperator):
         return result
 
 
-class AnnounceApprovedOperator(BaseOperator):
+class AnnounceApprovedOperator(_ResultsOperator):
     """Update the model's Asset when the candidate was approved, so deployment picks it up."""
 
+    template_fields = ("registration",)
     ui_color = "#d5f5e3"
 
-    def __init__(self, *, register_task_id: str, **kwargs):
+    def __init__(self, *, registration, **kwargs):
+        """`registration`: the register task's result (its XComArg `.output`)."""
         super().__init__(**kwargs)
-        self.register_task_id = register_task_id
+        self.registration, self.registration_task_id = registration, upstream_task_id(registration)
 
     def execute(self, context):
-        result = context["ti"].xcom_pull(task_ids=self.register_task_id)
+        result = self.registration
+        if not result:
+            raise missing_result("registered candidate", self.registration_task_id)
         if not result["approved"]:
             raise AirflowSkipException(
                 f"{result['model']} {result['version']} is {result['status']}: nothing to deploy"
