@@ -102,7 +102,10 @@ def inspect(s3, bucket: str, key: str) -> tuple[str, int, list[str], str | None]
         except UnicodeDecodeError as err:
             problem = f"not UTF-8 text: the file ends inside a multi-byte character ({err.reason})"
     first_line = bytes(head).split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace").lstrip("\ufeff")
-    header = next(csv.reader([first_line]), []) if first_line else []
+    try:
+        header = next(csv.reader([first_line]), [])
+    except csv.Error:  # not CSV at all: the raw names are enough to report on
+        header = first_line.split(",")
     return digest.hexdigest(), size, header, problem
 
 
