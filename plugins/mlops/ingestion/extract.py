@@ -236,13 +236,70 @@ def extract_postgres(
     return results
 
 
-def extract_csv_object(s3, src_bucket: str, src_key: str, bucket: str, key: str) -> ExtractResult:
-    """Convert one landing CSV object to a raw Parquet object, block by block."""
+CSV_BLOCK_BYTES = 8 * 1024 * 1024  # the CSV reader's block: no field or row may be larger
+_ARROW_TYPES = {"int64": "int64", "int32": "int32", "float64": "float64", "float32": "float32", "str": "string"}
+
+
+class UnreadableFile(ValueError):
+    """A landing file that cannot be read as CSV; the message says why, in the file's terms."""
+
+
+def csv_column_types(types: dict[str, list[str]]) -> dict:
+    """Arrow types for the CSV reader from a column contract (the first type declared for each)."""
+    import pyarrow as pa
+
+    wanted = {column: _ARROW_TYPES.get(declared[0]) for column, declared in types.items() if declared}
+    return {column: pa.type_for_alias(name) for column, name in wanted.items() if name}
+
+
+def _csv_reason(err: Exception, header: list[str], column_types: dict) -> str:
+    """Arrow's CSV error with the column named and the declared type, where Arrow gives a number."""
+    import re
+
+    reason = str(err)
+    found = re.search(r"In CSV column #(\d+)", reason)
+    if found and int(found.group(1)) < len(header):
+        column = header[int(found.group(1))]
+        declared = f", declared {column_types[column]}" if column in column_types else ""
+        reason = reason.replace(found.group(0), f"{found.group(0)} ('{column}'{declared})", 1)
+    if "straddl" in reason:
+        reason += f" (a field or row larger than the CSV reader's block of {CSV_BLOCK_BYTES} bytes)"
+    return reason
+
+
+def extract_csv_object(
+    s3,
+    src_bucket: str,
+    src_key: str,
+    bucket: str,
+    key: str,
+    column_types: dict | None = None,
+    header: list[str] | None = None,
+) -> ExtractResult:
+    """Convert one landing CSV object to a raw Parquet object, block by block.
+
+    `column_types` (Arrow types by column, from the suite's contract) are applied by the
+    reader, so a value that does not parse as its declared type stops the file with the
+    column named. Anything Arrow cannot read raises UnreadableFile (nothing is written: the
+    upload is aborted), so the caller quarantines this file alone.
+    """
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     started = time.monotonic()
+    column_types = column_types or {}
     body = s3.get_object(Bucket=src_bucket, Key=src_key)["Body"]
-    reader = pacsv.open_csv(body, read_options=pacsv.ReadOptions(block_size=8 * 1024 * 1024))
-    result = _stream_to_s3(s3, bucket, key, reader.schema, iter(reader), started)
+    try:
+        reader = pacsv.open_csv(
+            body,
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            convert_options=pacsv.ConvertOptions(column_types=column_types),
+        )
+        binary = [f.name for f in reader.schema if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)]
+        if binary:
+            raise UnreadableFile(f"column(s) {binary} hold bytes that are not UTF-8 text")
+        result = _stream_to_s3(s3, bucket, key, reader.schema, iter(reader), started)
+    except pa.ArrowInvalid as err:
+        raise UnreadableFile(_csv_reason(err, header or [], column_types)) from err
     log.info("converted s3://%s/%s (%d rows) to s3://%s/%s", src_bucket, src_key, result.rows, bucket, key)
     return result

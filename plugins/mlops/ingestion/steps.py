@@ -15,11 +15,11 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 
-from mlops.aws.s3 import list_keys, sha256_file
+from mlops.aws.s3 import list_keys, put_json, sha256_file
 from mlops.ingestion import landing
-from mlops.ingestion.extract import extract_csv_object, extract_postgres
+from mlops.ingestion.extract import UnreadableFile, csv_column_types, extract_csv_object, extract_postgres
 from mlops.ingestion.publish import Part, PublishError, publish_partition, quarantine
-from mlops.ingestion.validate import load_suite_document, validate_frame
+from mlops.ingestion.validate import column_contract, load_suite_document, validate_frame
 from mlops.lake import layout
 
 log = logging.getLogger(__name__)
@@ -49,18 +49,93 @@ def extract_postgres_interval(s3, uri: str, sql: str, raw_bucket: str, source: s
 
 
 def extract_landing_interval(
-    s3, landing_bucket: str, landing_prefix: str, raw_bucket: str, source: str, table: str, ds: str
+    s3,
+    landing_bucket: str,
+    landing_prefix: str,
+    raw_bucket: str,
+    source: str,
+    table: str,
+    ds: str,
+    suite_path=None,
 ) -> list[dict]:
-    """Convert every landing file this interval owns into a raw Parquet object."""
-    keys = landing.files_for_interval(s3, landing_bucket, landing_prefix, ds)
-    log.info("%d landing file(s) for ds=%s under s3://%s/%s", len(keys), ds, landing_bucket, landing_prefix)
+    """Convert every landing file this interval owns into a raw Parquet object.
+
+    A file that cannot be read (not UTF-8, not CSV, a field beyond the reader's block, a value
+    that does not parse as the type the suite declares) is quarantined on its own here, as
+    it was delivered, with the reason; it comes back as a part with `unreadable` set, which
+    validation reports as rejected, and the other files go on.
+    """
+    contract = column_contract(load_suite_document(suite_path)) if suite_path else None
+    column_types = csv_column_types(contract.types) if contract else {}
+    files = landing.files_for_interval(s3, landing_bucket, landing_prefix, ds, raw_bucket, source, table)
+    log.info("%d landing file(s) for ds=%s under s3://%s/%s", len(files), ds, landing_bucket, landing_prefix)
     parts = []
-    for key in keys:
-        part = layout.part_name(key)
-        result = extract_csv_object(s3, landing_bucket, key, raw_bucket, layout.raw_key(source, table, ds, part))
-        parts.append(result.to_dict() | {"part": part, "landing_key": key})
+    for f in files:
+        reason = f.problem
+        if reason is None:
+            try:
+                result = extract_csv_object(
+                    s3,
+                    landing_bucket,
+                    f.key,
+                    raw_bucket,
+                    layout.raw_key(source, table, ds, f.part),
+                    column_types=column_types,
+                    header=f.header,
+                )
+            except UnreadableFile as err:
+                reason = str(err) + _header_diff(f.header, contract)
+            else:
+                parts.append(result.to_dict() | {"part": f.part, "landing_key": f.key, "landing_sha256": f.sha256})
+                continue
+        parts.append(_quarantine_unreadable(s3, landing_bucket, raw_bucket, f, source, table, ds, reason))
+        landing.mark(s3, landing_bucket, f.key, ds, "quarantined")
     _remove_stale_raw(s3, raw_bucket, layout.raw_prefix(source, table, ds), parts)
     return parts
+
+
+def _header_diff(header: list[str], contract) -> str:
+    """The header's missing and unexpected columns against the contract, when they differ."""
+    if contract is None:
+        return ""
+    missing = [c for c in contract.columns if c not in header]
+    unexpected = [c for c in header if c not in contract.columns]
+    diff = []
+    if missing:
+        diff.append(f"missing column(s) {missing}")
+    if unexpected:
+        diff.append(f"unexpected column(s) {unexpected}")
+    return f"; the header does not match the suite's columns: {', '.join(diff)}" if diff else ""
+
+
+def _quarantine_unreadable(s3, landing_bucket: str, raw_bucket: str, f, source: str, table: str, ds: str, reason: str):
+    """Copy an unreadable landing file as delivered, with its reason, under the quarantine prefix."""
+    data_key, result_key = layout.quarantine_keys(source, table, ds, f.part, data_suffix=".csv")
+    s3.copy_object(Bucket=raw_bucket, Key=data_key, CopySource={"Bucket": landing_bucket, "Key": f.key})
+    result = {
+        "success": False,
+        "readable": False,
+        "landing_key": f"s3://{landing_bucket}/{f.key}",
+        "sha256": f.sha256,
+        "bytes": f.size,
+        "header": f.header[:200],
+        "reason": reason,
+    }
+    put_json(s3, raw_bucket, result_key, result)
+    log.warning(
+        "quarantined unreadable s3://%s/%s at s3://%s/%s: %s", landing_bucket, f.key, raw_bucket, data_key, reason
+    )
+    return {
+        "part": f.part,
+        "landing_key": f.key,
+        "landing_sha256": f.sha256,
+        "rows": 0,
+        "columns": f.header[:200],
+        "unreadable": reason,
+        "message": f"partition {source}/{table}/ds={ds} file {f.key}: unreadable, quarantined on its own: {reason}",
+        "quarantine": {"data": f"s3://{raw_bucket}/{data_key}", "validation": f"s3://{raw_bucket}/{result_key}"},
+        "failures": [f"unreadable: {reason}"],
+    }
 
 
 def _remove_stale_raw(s3, raw_bucket: str, prefix: str, parts: list[dict]) -> None:
@@ -69,7 +144,7 @@ def _remove_stale_raw(s3, raw_bucket: str, prefix: str, parts: list[dict]) -> No
     A rerun may write fewer objects than before (fewer rows, or landing files the interval
     no longer owns); what it left behind would otherwise linger as leftovers.
     """
-    wanted = {p["key"] for p in parts}
+    wanted = {p["key"] for p in parts if p.get("key")}
     for obj in list_keys(s3, raw_bucket, prefix):
         if obj["Key"] not in wanted:
             s3.delete_object(Bucket=raw_bucket, Key=obj["Key"])
@@ -88,6 +163,9 @@ def validate_parts(
     suite_doc = load_suite_document(suite_path)
     report = ValidationReport()
     for p in parts:
+        if p.get("unreadable"):  # quarantined by the extraction already
+            report.rejected.append(p)
+            continue
         with tempfile.TemporaryDirectory(prefix="mlops-validate-") as tmp:
             local = os.path.join(tmp, "part.parquet")
             head = s3.head_object(Bucket=raw_bucket, Key=p["key"])

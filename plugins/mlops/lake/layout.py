@@ -1,8 +1,11 @@
 """Where every object lives in S3. One place, so readers, writers and IAM agree.
 
     raw        s3://<raw>/<source>/<table>/ds=<YYYY-MM-DD>/<part>.parquet
-               (<part> is data-00000, data-00001, ... for a database table; the file's name for landing)
+               (<part> is data-00000, data-00001, ... for a database table; for a landing file its
+               cleaned name and a short hash of its full landing key, e.g. batch_01-3f2a9c1e)
     quarantine s3://<raw>/_quarantine/<source>/<table>/ds=<YYYY-MM-DD>/<part>.{parquet,validation.json}
+               (<part>.csv instead of .parquet for a landing file that could not be read at all)
+    ledger     s3://<raw>/_ledger/<source>/<table>/<sha256>.json   (which interval took that content)
     curated    s3://<curated>/<dataset>/ds=<YYYY-MM-DD>/data-<sha256[:16]>.parquet
                s3://<curated>/<dataset>/ds=<YYYY-MM-DD>/_manifest.json   (the publish marker)
 
@@ -12,10 +15,12 @@ writes the same keys; the manifest is what makes a partition visible.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import date
 
 QUARANTINE_PREFIX = "_quarantine"
+LEDGER_PREFIX = "_ledger"
 MANIFEST_NAME = "_manifest.json"
 _DS = re.compile(r"ds=(\d{4}-\d{2}-\d{2})/")
 
@@ -44,9 +49,14 @@ def quarantine_prefix(source: str, table: str, ds: str) -> str:
     return f"{QUARANTINE_PREFIX}/{source}/{table}/ds={ds}/"
 
 
-def quarantine_keys(source: str, table: str, ds: str, part: str) -> tuple[str, str]:
+def quarantine_keys(source: str, table: str, ds: str, part: str, data_suffix: str = ".parquet") -> tuple[str, str]:
     prefix = quarantine_prefix(source, table, ds)
-    return f"{prefix}{part}.parquet", f"{prefix}{part}.validation.json"
+    return f"{prefix}{part}{data_suffix}", f"{prefix}{part}.validation.json"
+
+
+def ledger_key(source: str, table: str, sha256: str) -> str:
+    """The ledger entry of one landing file content: the interval that first took those bytes."""
+    return f"{LEDGER_PREFIX}/{source}/{table}/{sha256}.json"
 
 
 def dataset_prefix(dataset: str) -> str:
@@ -71,7 +81,13 @@ def partition_of(key: str) -> str | None:
     return m.group(1) if m else None
 
 
-def part_name(filename: str) -> str:
-    """A safe raw part name for a landing file: its base name without extension."""
-    stem = filename.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", stem) or "file"
+def part_name(landing_key: str) -> str:
+    """A safe raw part name for a landing file, unique per landing key.
+
+    The base name without extension, cleaned to safe characters, plus 8 hex digits of the
+    sha256 of the full key: two files whose names clean up alike (`l5 batch ü.csv` and
+    `l5_batch__.csv`) still get objects of their own.
+    """
+    stem = landing_key.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    clean = re.sub(r"[^A-Za-z0-9_.-]", "_", stem) or "file"
+    return f"{clean}-{hashlib.sha256(landing_key.encode()).hexdigest()[:8]}"

@@ -89,10 +89,14 @@ class LandingToRawOperator(BaseOperator):
         self.source, self.table, self.landing_prefix = source, table, landing_prefix
 
     def execute(self, context):
+        from mlops.ingestion.config import EXPECTATIONS_DIR, load_sources
         from mlops.ingestion.steps import extract_landing_interval, extraction_report
 
         settings = Settings.from_env()
         ds, _, _ = _interval(context)
+        # The suite's column contract gives the CSV reader its column types.
+        tables = [t for c in load_sources() if c.name == self.source for t in c.tables if t.name == self.table]
+        suite_path = EXPECTATIONS_DIR / f"{tables[0].suite_name}.json" if tables else None
         parts = extract_landing_interval(
             _s3(settings),
             settings.landing_bucket,
@@ -101,7 +105,11 @@ class LandingToRawOperator(BaseOperator):
             self.source,
             self.table,
             ds,
+            suite_path=suite_path,
         )
+        for p in parts:
+            if p.get("unreadable"):
+                self.log.warning(p["message"])
         return extraction_report(self.source, self.table, ds, parts)
 
 
