@@ -11,6 +11,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mlops.project import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -61,7 +63,7 @@ def load_suite_document(path: Path) -> dict:
     with open(path) as fh:
         doc = json.load(fh)
     if "expectations" not in doc:
-        raise ValueError(f"{path}: not an expectation suite (no 'expectations' list)")
+        raise ConfigError(f"{path}: not an expectation suite (no 'expectations' list)")
     return doc
 
 

@@ -11,9 +11,14 @@ def _fmt(value: float | None) -> str:
 
 
 def candidate_summary(
-    candidate: Candidate, version: Version, production: ModelPackage | None, package_arn: str | None = None
+    candidate: Candidate,
+    version: Version,
+    production: ModelPackage | None,
+    package_arn: str | None = None,
+    unlabelled_rows: int = 0,
 ) -> tuple[str, str]:
-    """SNS subject and message for a registered candidate: its metrics beside production's, the decision."""
+    """SNS subject and message for a registered candidate: its metrics beside production's, the decision,
+    the data it was trained on (and how many rows were left out for having no label)."""
     subject = f"{candidate.model} {version}: {candidate.approval}"
     subject = subject.encode("ascii", "replace").decode()[:100]  # SNS: ASCII, one line, 100 characters
     prod_label = f"production {production.version}" if production else "production"
@@ -35,6 +40,8 @@ def candidate_summary(
     lines += [f"  - {reason}" for reason in candidate.gate_reasons]
     lines.append("")
     lines += [f"Trained on: {cursor}" for cursor in candidate.training_data]
+    if unlabelled_rows:
+        lines.append(f"Rows without a label, not trained on: {unlabelled_rows}")
     details = {
         "Code revision": candidate.code_revision,
         "Training job": candidate.training_job,

@@ -176,7 +176,9 @@ def conclude(s3, sagemaker, dynamodb, settings, model, job: dict, prepared: dict
             "production_metrics": json.dumps(production_metrics or {}, sort_keys=True),
         },
     )
-    subject, message = summary.candidate_summary(candidate, registered.version, production, registered.arn)
+    subject, message = summary.candidate_summary(
+        candidate, registered.version, production, registered.arn, unlabelled_rows=data.get("dropped_rows", 0)
+    )
     log.info("registered %s %s as %s (%s)", model.name, registered.version, decision.status, registered.arn)
     return {
         "model": model.name,

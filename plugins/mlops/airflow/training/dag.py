@@ -1,6 +1,6 @@
 """Build one training DAG per model configuration file (include/models/*.yaml).
 
-    check_retrain -> prepare_training -> train (SageMakerTrainingOperator) -> register_candidate
+    check_retrain -> prepare_training -> train (TrainingJobOperator) -> register_candidate
                   -> announce_approved (updates Asset model.<name>)
 
 Scheduled on the curated Assets the model reads: new curated data starts a run, which trains
@@ -30,7 +30,6 @@ def _doc(model) -> str:
 
 
 def build_training_dag(model, settings: Settings | None = None):
-    from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
     from airflow.sdk import DAG, Param
 
     from mlops.airflow.assets import curated_asset, model_asset
@@ -39,6 +38,7 @@ def build_training_dag(model, settings: Settings | None = None):
         CheckRetrainOperator,
         PrepareTrainingOperator,
         RegisterCandidateOperator,
+        TrainingJobOperator,
     )
 
     settings = settings or Settings.from_env()
@@ -64,7 +64,7 @@ def build_training_dag(model, settings: Settings | None = None):
     ) as dag:
         check = CheckRetrainOperator(task_id="check_retrain", model=model.name)
         prepare = PrepareTrainingOperator(task_id="prepare_training", model=model.name)
-        train = SageMakerTrainingOperator(
+        train = TrainingJobOperator(
             task_id="train",
             config=prepare.output,
             aws_conn_id=settings.aws_conn_id,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 
+from mlops.airflow.defaults import FailFast
 from mlops.settings import Settings
 
 
@@ -36,7 +38,7 @@ def _model(name: str):
     return load_model(MODELS_DIR / f"{name}.yaml")
 
 
-class _ModelOperator(BaseOperator):
+class _ModelOperator(FailFast, BaseOperator):
     """An operator for one model, named by its configuration file (loaded at run time)."""
 
     def __init__(self, *, model: str, **kwargs):
@@ -77,6 +79,44 @@ class PrepareTrainingOperator(_ModelOperator):
         return prepared["request"]
 
 
+class TrainingJobOperator(FailFast, SageMakerTrainingOperator):
+    """The provider's SageMakerTrainingOperator, except that a job that failed because of the training
+    code or its data fails the task at once: a new job on the same code and data fails the same way.
+
+    SageMaker marks those failures `AlgorithmError: ...` in FailureReason (the entry point writes
+    its reason there); internal errors, capacity and ClientError (which also covers S3 refusing a
+    download or upload) are retried as configured.
+    """
+
+    PERMANENT_FAILURE_PREFIXES = ("AlgorithmError",)
+
+    def execute(self, context):
+        try:
+            return super().execute(context)
+        except AirflowException as err:
+            self._fail_if_the_job_failed_permanently(self.config.get("TrainingJobName"), err)
+            raise
+
+    def execute_complete(self, context, event=None):
+        try:
+            return super().execute_complete(context, event)
+        except AirflowException as err:
+            name = (event or {}).get("job_name") or self.config.get("TrainingJobName")
+            self._fail_if_the_job_failed_permanently(name, err)
+            raise
+
+    def _fail_if_the_job_failed_permanently(self, job_name: str | None, err: AirflowException) -> None:
+        if not job_name:
+            return
+        try:
+            described = self.hook.describe_training_job(job_name)
+        except Exception:  # the job's state is unknown: let the original error decide
+            return
+        reason = described.get("FailureReason") or ""
+        if described.get("TrainingJobStatus") == "Failed" and reason.startswith(self.PERMANENT_FAILURE_PREFIXES):
+            raise AirflowFailException(f"SageMaker training job {job_name} failed: {reason}") from err
+
+
 class RegisterCandidateOperator(_ModelOperator):
     """Gate the trained candidate, register it with its version, record its metrics, notify."""
 
@@ -104,7 +144,7 @@ class RegisterCandidateOperator(_ModelOperator):
         return result
 
 
-class AnnounceApprovedOperator(BaseOperator):
+class AnnounceApprovedOperator(FailFast, BaseOperator):
     """Update the model's Asset when the candidate was approved, so deployment picks it up."""
 
     ui_color = "#d5f5e3"
