@@ -80,9 +80,8 @@ def test_sql_naming_a_missing_column_fails_at_once(s3, pg_uri, seeded_clinic):
             extract_postgres_interval(s3, pg_uri, sql, s3.buckets["raw"], "clinic", "patients", "2026-10-02")
 
 
-def test_an_unreachable_database_is_retried(s3, pg):
+def test_an_unreachable_database_is_retried(s3):
     from mlops.ingestion.steps import extract_postgres_interval
-
     from tests.conftest import free_port
 
     uri = f"postgresql://postgres@127.0.0.1:{free_port()}/clinic"  # nobody listens there

@@ -144,8 +144,9 @@ def test_training_job_that_failed_for_another_reason_is_retried(s3, plane, moto_
     from airflow.sdk.exceptions import AirflowException
 
     set_aws_connection(monkeypatch, "labels_test", moto_endpoint, plane.url)
-    request = _request(s3, DIGITS, "digits-no-input", digits_frame())
-    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{s3.buckets['raw']}/nowhere/"
+    request = _request(s3, DIGITS, "digits-no-output-bucket", digits_frame().head(300))
+    request["OutputDataConfig"]["S3OutputPath"] = "s3://no-such-bucket/output"  # the model upload fails
     with pytest.raises(AirflowException) as failure:
         _operator(request, deferrable=False).execute({})
     assert not isinstance(failure.value, AirflowFailException)
+    assert "ClientError: could not upload the model" in str(failure.value)  # S3 may recover: retried
