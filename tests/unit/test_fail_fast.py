@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import boto3
 import pytest
 from airflow.sdk import DAG, BaseOperator
+from airflow.sdk.api.datamodels._generated import DagRunType  # the task runner's dag_run.run_type
 from airflow.sdk.exceptions import AirflowFailException
-from airflow.utils.types import DagRunType
 
 from mlops.airflow.defaults import FailFast, default_args, fail_fast
 from mlops.project import ConfigError

@@ -16,8 +16,10 @@ PERMANENT_SQLSTATE_CLASSES = ("42",)
 FAILURE_SUBJECT = "{{ ('[mlops] task failed: ' ~ ti.dag_id ~ '.' ~ ti.task_id)[:100] }}"  # SNS: 100 characters
 # Scheduled and backfill runs have a data interval; manual and asset-triggered runs have none (then
 # data_interval_start is not in the context at all, and the DAG's StrictUndefined would raise).
+# The task runner's run_type is an enum whose str() is 'DagRunType.MANUAL': its value reads better.
 FAILURE_MESSAGE = (
-    "Task {{ ti.task_id }} of DAG {{ ti.dag_id }} failed (run {{ run_id }}, {{ dag_run.run_type }}, "
+    "Task {{ ti.task_id }} of DAG {{ ti.dag_id }} failed (run {{ run_id }}, "
+    "{{ dag_run.run_type.value | default(dag_run.run_type) }}, "
     "try {{ ti.try_number }})"
     "{% if data_interval_start is defined and data_interval_start %} for the data interval "
     "{{ data_interval_start }} - {{ data_interval_end }}{% endif %}.\n"
