@@ -164,6 +164,11 @@ def fit(args, estimator, train, validation) -> dict:
     fit_kwargs = {}
     if args.problem_type == "classification":
         classes = np.unique(y)
+        if len(classes) < 2:  # named here: the estimator would name the encoded class (0), not the label
+            raise TrainingError(
+                f"channel 'train' holds one class only: all {len(y)} row(s) have {args.label} = "
+                f"{classes.tolist()[0]!r}; a classifier needs at least two classes"
+            )
         y = np.searchsorted(classes, y)
     if args.estimator.startswith("xgboost.") and validation is not None:
         vy = validation[args.label].to_numpy()

@@ -25,7 +25,13 @@ EXPECTATIONS_DIR = _project_dir("expectations")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # sources, tables, datasets, models
 
 
-class ConfigError(ValueError):
+class PermanentError(Exception):
+    """An error no retry can fix (bad configuration, code or data): the task fails at once with this
+    message instead of retrying with backoff. Work modules raise it or a subclass; mlops.airflow
+    (`defaults.fail_fast`) turns it into a failed task."""
+
+
+class ConfigError(PermanentError, ValueError):
     """A source or model configuration file is invalid; the message names the file and field."""
 
 

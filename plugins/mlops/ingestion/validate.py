@@ -15,6 +15,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from mlops.project import ConfigError
+
 log = logging.getLogger(__name__)
 
 
@@ -68,7 +70,7 @@ TYPE_IN_LIST = "expect_column_values_to_be_in_type_list"
 _FLOAT_TYPES = {"float", "float32", "float64", "double"}
 
 
-class SuiteContractError(ValueError):
+class SuiteContractError(ConfigError):
     """A suite that does not declare its columns and their types; validation refuses it."""
 
 
@@ -123,7 +125,7 @@ def load_suite_document(path: Path) -> dict:
     with open(path) as fh:
         doc = json.load(fh)
     if "expectations" not in doc:
-        raise ValueError(f"{path}: not an expectation suite (no 'expectations' list)")
+        raise ConfigError(f"{path}: not an expectation suite (no 'expectations' list)")
     column_contract(doc, str(path))
     return doc
 

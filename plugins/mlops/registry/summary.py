@@ -63,9 +63,11 @@ def candidate_summary(
     production: ModelPackage | None,
     package_arn: str | None = None,
     coverage: dict[str, dict] | None = None,
+    unlabelled_rows: int = 0,
 ) -> tuple[str, str]:
     """SNS subject and message for a registered candidate: its metrics beside production's, the
-    decision, and which intervals of its datasets it was trained on and which were missing."""
+    decision, which intervals of its datasets it was trained on and which were missing, and how many
+    rows were left out for having no label."""
     subject = f"{candidate.model} {version}: {candidate.approval}"
     subject = subject.encode("ascii", "replace").decode()[:100]  # SNS: ASCII, one line, 100 characters
     prod_label = f"production {production.version}" if production else "production"
@@ -88,6 +90,8 @@ def candidate_summary(
     lines.append("")
     lines += [f"Trained on: {cursor}" for cursor in candidate.training_data]
     lines += coverage_lines(coverage or {})
+    if unlabelled_rows:
+        lines.append(f"Rows without a label, not trained on: {unlabelled_rows}")
     details = {
         "Code revision": candidate.code_revision,
         "Training job": candidate.training_job,

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 from mlops.aws.s3 import put_json
 from mlops.lake.reader import CuratedReader
+from mlops.project import PermanentError
 from mlops.registry.summary import day_ranges, interval_coverage
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,11 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 FORMATS = ("csv", "parquet")
 MANIFEST_NAME = "training_data.json"
+
+
+class TrainingDataError(PermanentError, ValueError):
+    """The curated data cannot make a training set (a missing column, no rows, no labels, a duplicate
+    key, an empty split): the same data fails the same way on every try."""
 
 
 def split_of(key, validation: float, test: float, seed: int = 0) -> str:
@@ -104,10 +110,14 @@ class TrainingData:
 def _load(reader: CuratedReader, dataset: str, columns: list[str], start, end):
     frame = reader.load(dataset, start, end, latest=True)
     if frame.empty:
-        raise ValueError(f"curated dataset {dataset!r} has no published rows between {start or '-'} and {end or '-'}")
+        raise TrainingDataError(
+            f"curated dataset {dataset!r} has no published rows between {start or '-'} and {end or '-'}"
+        )
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(f"curated dataset {dataset!r} has no column(s) {missing}; it has {sorted(frame.columns)}")
+        raise TrainingDataError(
+            f"curated dataset {dataset!r} has no column(s) {missing}; it has {sorted(frame.columns)}"
+        )
     return frame[columns]
 
 
@@ -137,13 +147,14 @@ def assemble(
 ) -> TrainingData:
     """Load `datasets` (newest row per key, stacked), split by key, write each split to S3.
 
-    Rows without a label are dropped (and counted). CSV is the default because every SageMaker
+    Rows without a label are dropped, counted in the log, the manifest and the result (`dropped_rows`);
+    when no row has one there is nothing to train on (TrainingDataError). CSV is the default because every SageMaker
     framework container reads it; floats are written with full precision, so they round-trip.
     """
     import pandas as pd
 
     if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {fmt!r}")
+        raise TrainingDataError(f"format must be one of {FORMATS}, got {fmt!r}")
     columns = [key, *features, label]
     reader = CuratedReader(bucket=curated_bucket, s3=s3)
     inventory = partition_inventory(s3, curated_bucket, datasets, start, end)
@@ -151,11 +162,17 @@ def assemble(
     frame = pd.concat([_load(reader, d, columns, start, end) for d in datasets], ignore_index=True)
     duplicated = frame[key].duplicated()
     if duplicated.any():
-        raise ValueError(f"key {key!r} is not unique across {list(datasets)}: e.g. {frame[key][duplicated].iloc[0]!r}")
+        raise TrainingDataError(
+            f"key {key!r} is not unique across {list(datasets)}: e.g. {frame[key][duplicated].iloc[0]!r}"
+        )
     unlabelled = frame[label].isna()
     dropped = int(unlabelled.sum())
+    if dropped == len(frame):
+        raise TrainingDataError(
+            f"none of the {dropped} row(s) of {list(datasets)} has a label {label!r}: there is nothing to train on"
+        )
     if dropped:
-        log.warning("dropping %d row(s) without a label %r", dropped, label)
+        log.warning("dropping %d of %d row(s) without a label %r: not trained on", dropped, len(frame), label)
         frame = frame[~unlabelled]
     frame = frame.sort_values(key, kind="mergesort").reset_index(drop=True)
     assignment = split_frame(frame, key, validation, test, seed)
@@ -167,7 +184,7 @@ def assemble(
             continue
         part = frame[assignment == split]
         if part.empty and split != "validation":
-            raise ValueError(f"the {split} split is empty ({len(frame)} rows in all); the model needs more data")
+            raise TrainingDataError(f"the {split} split is empty ({len(frame)} rows in all); the model needs more data")
         body = _encode(part, fmt)
         s3_key = f"{prefix}/{split}/data.{fmt}"
         s3.put_object(Bucket=out_bucket, Key=s3_key, Body=body)

@@ -177,7 +177,14 @@ def conclude(s3, sagemaker, dynamodb, settings, model, job: dict, prepared: dict
         },
     )
     coverage = data.get("coverage") or summary.interval_coverage(data["partitions"])
-    subject, message = summary.candidate_summary(candidate, registered.version, production, registered.arn, coverage)
+    subject, message = summary.candidate_summary(
+        candidate,
+        registered.version,
+        production,
+        registered.arn,
+        coverage,
+        unlabelled_rows=data.get("dropped_rows", 0),
+    )
     log.info("registered %s %s as %s (%s)", model.name, registered.version, decision.status, registered.arn)
     return {
         "model": model.name,

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from mlops.airflow.defaults import FailFast
 from mlops.settings import Settings
 
 
@@ -46,7 +47,7 @@ def _interval(context) -> tuple[str, str, str]:
     return ds_of(start), start.isoformat(), end.isoformat()
 
 
-class PostgresToRawOperator(BaseOperator):
+class PostgresToRawOperator(FailFast, BaseOperator):
     """Extract one data interval of a PostgreSQL table into the raw bucket as Parquet."""
 
     template_fields: Sequence[str] = ("sql",)
@@ -78,7 +79,7 @@ class PostgresToRawOperator(BaseOperator):
         return extraction_report(self.source, self.table, ds, parts)
 
 
-class LandingToRawOperator(BaseOperator):
+class LandingToRawOperator(FailFast, BaseOperator):
     """Convert the landing files this interval owns into raw Parquet objects."""
 
     template_fields: Sequence[str] = ("landing_prefix",)
@@ -113,7 +114,7 @@ class LandingToRawOperator(BaseOperator):
         return extraction_report(self.source, self.table, ds, parts)
 
 
-class ValidateRawOperator(BaseOperator):
+class ValidateRawOperator(FailFast, BaseOperator):
     """Validate the extracted parts; quarantine and alert on rejects.
 
     With `fail_on_reject` (database sources: the interval is one batch) a reject fails the
@@ -172,7 +173,7 @@ class ValidateRawOperator(BaseOperator):
         return report.to_dict() | {"ds": ds, "extracted_rows": extraction["rows"]}
 
 
-class PublishCuratedOperator(BaseOperator):
+class PublishCuratedOperator(FailFast, BaseOperator):
     """Publish the accepted parts as the curated partition; updates the dataset's Asset.
 
     `validation` is the validate task's report (its XComArg `.output`); without it nothing is
@@ -235,7 +236,7 @@ class PublishCuratedOperator(BaseOperator):
         return {"ds": ds, "rows": manifest["rows"], "files": len(manifest["files"])}
 
 
-class CheckQuarantineOperator(BaseOperator):
+class CheckQuarantineOperator(FailFast, BaseOperator):
     """Fail the run, after the good files are published, if any file of it was quarantined."""
 
     template_fields: Sequence[str] = ("validation",)

@@ -1,6 +1,6 @@
 """Build one training DAG per model configuration file (include/models/*.yaml).
 
-    wait_for_ingestion -> check_retrain -> prepare_training -> train (SageMakerTrainingOperator)
+    wait_for_ingestion -> check_retrain -> prepare_training -> train (TrainingJobOperator)
                        -> register_candidate -> announce_approved (updates Asset model.<name>)
 
 Scheduled on the curated Assets the model reads: new curated data starts a run, which first
@@ -32,7 +32,6 @@ def _doc(model) -> str:
 
 
 def build_training_dag(model, settings: Settings | None = None):
-    from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
     from airflow.sdk import DAG, Param
 
     from mlops.airflow.assets import curated_asset, model_asset
@@ -41,6 +40,7 @@ def build_training_dag(model, settings: Settings | None = None):
         CheckRetrainOperator,
         PrepareTrainingOperator,
         RegisterCandidateOperator,
+        TrainingJobOperator,
         WaitForIngestionOperator,
     )
 
@@ -70,7 +70,7 @@ def build_training_dag(model, settings: Settings | None = None):
         )
         check = CheckRetrainOperator(task_id="check_retrain", model=model.name)
         prepare = PrepareTrainingOperator(task_id="prepare_training", model=model.name)
-        train = SageMakerTrainingOperator(
+        train = TrainingJobOperator(
             task_id="train",
             config=prepare.output,
             aws_conn_id=settings.aws_conn_id,

@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, XComNotFound
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException, XComNotFound
 
+from mlops.airflow.defaults import FailFast
 from mlops.settings import Settings
 
 
@@ -51,7 +53,7 @@ def missing_result(what: str, task_id: str | None) -> AirflowFailException:
     )
 
 
-class _ResultsOperator(BaseOperator):
+class _ResultsOperator(FailFast, BaseOperator):
     """Upstream results arrive as XComArgs in template fields; a missing one fails without retry."""
 
     def render_template_fields(self, context, jinja_env=None) -> None:
@@ -142,6 +144,44 @@ class PrepareTrainingOperator(_ModelOperator):
         prepared = prepare(s3, sagemaker, settings, _model(self.model), run_stamp(context), _region(settings))
         context["ti"].xcom_push(key="prepared", value=prepared)
         return prepared["request"]
+
+
+class TrainingJobOperator(FailFast, SageMakerTrainingOperator):
+    """The provider's SageMakerTrainingOperator, except that a job that failed because of the training
+    code or its data fails the task at once: a new job on the same code and data fails the same way.
+
+    SageMaker marks those failures `AlgorithmError: ...` in FailureReason (the entry point writes
+    its reason there); internal errors, capacity and ClientError (which also covers S3 refusing a
+    download or upload) are retried as configured.
+    """
+
+    PERMANENT_FAILURE_PREFIXES = ("AlgorithmError",)
+
+    def execute(self, context):
+        try:
+            return super().execute(context)
+        except AirflowException as err:
+            self._fail_if_the_job_failed_permanently(self.config.get("TrainingJobName"), err)
+            raise
+
+    def execute_complete(self, context, event=None):
+        try:
+            return super().execute_complete(context, event)
+        except AirflowException as err:
+            name = (event or {}).get("job_name") or self.config.get("TrainingJobName")
+            self._fail_if_the_job_failed_permanently(name, err)
+            raise
+
+    def _fail_if_the_job_failed_permanently(self, job_name: str | None, err: AirflowException) -> None:
+        if not job_name:
+            return
+        try:
+            described = self.hook.describe_training_job(job_name)
+        except Exception:  # the job's state is unknown: let the original error decide
+            return
+        reason = described.get("FailureReason") or ""
+        if described.get("TrainingJobStatus") == "Failed" and reason.startswith(self.PERMANENT_FAILURE_PREFIXES):
+            raise AirflowFailException(f"SageMaker training job {job_name} failed: {reason}") from err
 
 
 class RegisterCandidateOperator(_ModelOperator):
