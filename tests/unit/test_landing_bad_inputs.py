@@ -53,7 +53,19 @@ def _ingest(s3, ds, suite):
     report = validate_parts(s3, b["raw"], parts, suite, "drop", "images", ds)
     for r in report.rejected:
         landing.mark(s3, b["landing"], r["landing_key"], ds, "quarantined")
-    publish_accepted(s3, b["raw"], b["curated"], report.accepted, "images", ds, (ds, ds), "image_id", None, "drop")
+    publish_accepted(
+        s3,
+        b["raw"],
+        b["curated"],
+        report.accepted,
+        "images",
+        ds,
+        (ds, ds),
+        "image_id",
+        None,
+        "drop",
+        extracted_rows=sum(p["rows"] for p in parts),  # as the extraction reports it to publish
+    )
     for a in report.accepted:
         landing.mark(s3, b["landing"], a["landing_key"], ds, "published")
     return report
