@@ -36,6 +36,7 @@ def test_check_lists_every_problem_of_every_file_at_once(tmp_path):
     # Suite: an expectation type that does not exist.
     suite = root / "expectations" / "diabetes_patients.json"
     doc = json.loads(suite.read_text())
+    typo_at = len(doc["expectations"])
     doc["expectations"].append({"type": "expect_colum_to_exist", "kwargs": {"column": "age"}})
     suite.write_text(json.dumps(doc))
     # Models: a feature that is no column, a hyperparameter value out of range, an unknown
@@ -68,7 +69,7 @@ def test_check_lists_every_problem_of_every_file_at_once(tmp_path):
         "include/sources/digits_drop.yaml: retires: unknown field 'retires'; did you mean 'retries'?",
         "include/sql/clinic/patients.sql: does not render for the interval starting 2026-10-01: "
         "'data_interval_ending' is undefined",
-        "expectations/diabetes_patients.json: expectations[11].type: unknown expectation type "
+        f"expectations/diabetes_patients.json: expectations[{typo_at}].type: unknown expectation type "
         "'expect_colum_to_exist'; did you mean 'expect_column_to_exist'?",
         "include/models/diabetes_progression.yaml: data.features[2]: column 'bmii' is not in dataset "
         "'diabetes_patients' (suite diabetes_patients.json); did you mean 'bmi'?",
