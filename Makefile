@@ -9,11 +9,12 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv sagemaker-venv test test-unit test-e2e test-py311 demo up down status bench lint fmt lock clean infra-check package deploy
+.PHONY: help venv check sagemaker-venv test test-unit test-e2e test-py311 demo up down status bench lint fmt lock clean infra-check package deploy
 
 help:
 	@echo "make demo     run the whole pipeline on the embedded stack (seeds data, backfills, prints a summary)"
-	@echo "make test     run the test suite (unit, DAG integrity, end to end on the embedded stack)"
+	@echo "make check    every problem of every source and model file at once (python -m mlops check)"
+	@echo "make test     make check, then the test suite (unit, DAG integrity, end to end on the embedded stack)"
 	@echo "make test-py311  unit and DAG tests on Python 3.11 as well"
 	@echo "make up/down  start/stop the embedded stack (PostgreSQL, moto, Airflow) for interactive use"
 	@echo "make status   which stack processes are running"
@@ -35,7 +36,11 @@ $(STAMP): requirements/lock.txt
 
 venv: $(STAMP)
 
-test: venv
+# Every configuration mistake before a run: file, field and what is allowed; `make test` runs it first.
+check: venv
+	$(BIN)/python -m mlops check
+
+test: venv check
 	$(BIN)/python -m pytest
 
 test-unit: venv

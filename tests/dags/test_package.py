@@ -15,14 +15,11 @@ from pathlib import Path
 import pytest
 
 from deploy import package
+from tests.dags.expected import expected_dag_ids
 from tests.dags.sandbox import NO_NETWORK_DB_OR_VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT, REGION = "123456789012", "eu-west-1"
-EXPECTED_DAGS = {"ingest_clinic", "ingest_digits_drop", "train_diabetes_progression", "train_digits_classifier"} | {
-    "deploy_diabetes_progression",
-    "deploy_digits_classifier",
-}
 
 # Runs in a fresh interpreter started by bash after `source startup.sh`, as MWAA does. As in
 # test_dag_integrity: sockets, Variables and the metadata DB raise during parsing.
@@ -139,7 +136,7 @@ def test_manifest_lists_every_file_with_its_sha256(bundle):
 def test_unpacked_bundle_imports_every_dag_with_the_pinned_airflow(unpacked):
     assert unpacked["airflow"] == package.pinned_airflow_version()
     assert unpacked["errors"] == {}
-    assert set(unpacked["dags"]) == EXPECTED_DAGS
+    assert set(unpacked["dags"]) == expected_dag_ids(REPO / "include")
     # .airflowignore keeps the training scripts under include/ out of the DAG processor.
     assert unpacked["files"] == ["deploy_models.py", "ingest_sources.py", "train_models.py"]
     assert unpacked["plugins"] == ["mlops"]

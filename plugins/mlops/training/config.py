@@ -4,7 +4,10 @@ A model file declares what to train (curated datasets, key, features, label, est
 hyperparameters), how the candidate is judged (thresholds on test metrics, the primary metric on
 which it must beat production, what happens when it fails) and when to retrain. One training DAG
 is built per file, so adding a model needs no Python beyond an optional training entry point.
-Loading validates the file and names the file and field in every error, like source configs.
+
+`ModelFile` is the file's shape as pydantic models (mlops.project.FileModel: unknown keys refused,
+no coercion), so every error names the file and the field path (`evaluation.thresholds.r2`).
+`ModelConfig` is the flat, frozen view the rest of the library uses.
 """
 
 from __future__ import annotations
@@ -13,10 +16,32 @@ import json
 import math
 import operator
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from mlops.project import INCLUDE_DIR, ConfigError, check_name, load_yaml, require
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+
+from mlops.project import (
+    INCLUDE_DIR,
+    ConfigError,
+    FileModel,
+    Listed,
+    Name,
+    Text,
+    field_problems,
+    load_yaml,
+    non_empty,
+    validate,
+)
 
 MODELS_DIR = INCLUDE_DIR / "models"
 TRAINING_DIR = INCLUDE_DIR / "training"  # uploaded as the training job's source dir
@@ -38,26 +63,42 @@ HYPERPARAMETER_MAX_CHARS = 2500  # SageMaker's limit for one hyperparameter valu
 _ESTIMATOR = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*\.[A-Za-z_][A-Za-z0-9_]*$")
 _THRESHOLD = re.compile(r"^\s*(>=|<=|>|<)\s*([-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?)\s*$")
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
-_SECTIONS = {
-    "": {"model", "description", "owner", "tags", "problem_type", "data", "estimator", "evaluation", "retrain"}
-    | {"version", "training", "deployment"},  # deployment: parsed by mlops.deployment.config
-    "data": {"datasets", "key", "features", "label", "split"},
-    "data.split": {"validation", "test", "seed"},
-    "estimator": {"class", "hyperparameters"},
-    "evaluation": {"primary_metric", "direction", "thresholds", "on_fail"},
-    "retrain": {"min_new_rows", "schedule"},
-    "version": {"tag", "manual_revision"},
-    "training": {"framework", "framework_version", "instance_type", "instance_count", "volume_size_gb"}
-    | {"max_runtime_seconds", "entry_point"},
-}
+
+__all__ = ["ConfigError", "ModelConfig", "SplitConfig", "Threshold", "TrainingJobConfig"]
 
 
-@dataclass(frozen=True)
-class Threshold:
+def _unique(names: tuple[str, ...]) -> tuple[str, ...]:
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"lists {', '.join(repr(n) for n in twice)} twice")
+    return names
+
+
+def _one_or_many(value):
+    """`datasets: diabetes_patients` is one dataset."""
+    return [value] if isinstance(value, str) else value
+
+
+def _empty_is_default(value):
+    """`hyperparameters:` with nothing after it is no hyperparameters."""
+    return {} if value is None else value
+
+
+def _comparison(spec: str) -> str:
+    if not _THRESHOLD.match(spec):
+        raise ValueError(f"expected a comparison like '>= 0.3' (one of >=, <=, >, < and a number), got {spec!r}")
+    return spec
+
+
+Names = Annotated[Listed[Name], BeforeValidator(_one_or_many), AfterValidator(non_empty), AfterValidator(_unique)]
+Columns = Annotated[Listed[Text], AfterValidator(non_empty), AfterValidator(_unique)]
+
+
+class Threshold(FileModel):
     """A bound a candidate's test metric must meet, e.g. `r2 >= 0.3`."""
 
     metric: str
-    op: str
+    op: Literal[">=", "<=", ">", "<"]
     value: float
 
     def holds(self, actual) -> bool:
@@ -69,24 +110,29 @@ class Threshold:
         return f"{self.metric} {self.op} {self.value:g}"
 
 
-@dataclass(frozen=True)
-class SplitConfig:
+class SplitConfig(FileModel):
     """Fractions of keys in validation and test; the rest trains. `seed` salts the key hash."""
 
-    validation: float = 0.15
-    test: float = 0.2
-    seed: int = 0
+    validation: float = Field(0.15, ge=0, le=0.9)
+    test: float = Field(0.2, ge=0.01, le=0.9)
+    seed: int = Field(0, ge=0)
 
     @property
     def train(self) -> float:
         return 1.0 - self.validation - self.test
 
+    @model_validator(mode="after")
+    def _enough_to_train(self):
+        if self.train < 0.1:
+            message = f"validation + test leave {self.train:.0%} of rows to train; keep at least 10%"
+            field_problems("SplitConfig", [((), message, None)])
+        return self
 
-@dataclass(frozen=True)
-class TrainingJobConfig:
+
+class TrainingJobConfig(FileModel):
     """The SageMaker training job: framework container, instances, entry point in include/training/."""
 
-    framework: str
+    framework: Literal["sklearn", "xgboost"]
     framework_version: str
     instance_type: str = "ml.m5.large"
     instance_count: int = 1
@@ -103,9 +149,183 @@ class TrainingJobConfig:
         return TRAINING_DIR / self.entry_point
 
 
-@dataclass(frozen=True)
+class DataSection(FileModel):
+    datasets: Names  # curated datasets, stacked (same columns); latest row per key
+    key: Text
+    features: Columns
+    label: Text
+    split: SplitConfig = SplitConfig()
+
+    @model_validator(mode="after")
+    def _distinct_columns(self):
+        problems = [
+            ((what,), f"the {what} column {column!r} must not be among the features", column)
+            for what, column in (("label", self.label), ("key", self.key))
+            if column in self.features
+        ]
+        if self.label == self.key:
+            problems.append((("label",), f"label and key are the same column {self.key!r}", self.label))
+        field_problems("DataSection", problems)
+        return self
+
+
+class EstimatorSection(FileModel):
+    class_: str = Field(alias="class")
+    hyperparameters: Annotated[dict[str, Any], BeforeValidator(_empty_is_default)] = {}
+
+    @field_validator("class_")
+    @classmethod
+    def _importable_name(cls, value: str) -> str:
+        if not _ESTIMATOR.match(value) or not value.startswith(ESTIMATOR_MODULES):
+            allowed = ", ".join(m + "*" for m in ESTIMATOR_MODULES)
+            raise ValueError(f"{value!r} must be a dotted class path from {allowed} (e.g. sklearn.linear_model.Ridge)")
+        return value
+
+
+class EvaluationSection(FileModel):
+    primary_metric: str
+    direction: Literal["min", "max"] | None = None  # the metric's own direction by default
+    thresholds: Annotated[
+        dict[str, Annotated[str, AfterValidator(_comparison)]], BeforeValidator(_empty_is_default)
+    ] = {}
+    on_fail: Literal["reject", "manual"] = "manual"
+
+
+class RetrainSection(FileModel):
+    min_new_rows: int = Field(100, ge=0)  # fewer new curated rows since the last training: skip
+    schedule: Names | None = None  # curated Assets whose updates trigger the DAG; the datasets by default
+
+
+class VersionSection(FileModel):
+    tag: str = "1.0"
+    manual_revision: int = Field(0, ge=0)
+
+    @field_validator("tag")
+    @classmethod
+    def _version_like(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", value):
+            raise ValueError(f"{value!r} may hold letters, digits, '.', '_' and '-' only")
+        return value
+
+
+class TrainingSection(FileModel):
+    framework: Literal["sklearn", "xgboost"] | None = None  # from the estimator's package by default
+    framework_version: str | None = None  # FRAMEWORK_VERSIONS by default
+    instance_type: str = "ml.m5.large"
+    instance_count: int = Field(1, ge=1)
+    volume_size_gb: int = Field(10, ge=1)
+    max_runtime_seconds: int = Field(3600, ge=60)
+    entry_point: str = "train.py"
+
+    @field_validator("instance_type")
+    @classmethod
+    def _sagemaker_type(cls, value: str) -> str:
+        if not value.startswith("ml."):
+            raise ValueError(f"{value!r} is not a SageMaker instance type like 'ml.m5.large'")
+        return value
+
+    @field_validator("entry_point")
+    @classmethod
+    def _in_training_dir(cls, value: str) -> str:
+        if "/" in value or not (TRAINING_DIR / value).is_file():
+            raise ValueError(f"{value!r} is not a file in {TRAINING_DIR}")
+        return value
+
+
+def _too_long(value: str) -> bool:
+    return len(json.dumps(value)) > HYPERPARAMETER_MAX_CHARS
+
+
+class ModelFile(FileModel):
+    """One model file as written."""
+
+    model: Name  # the DAG is train_<model>; the file is <model>.yaml
+    description: Text
+    owner: Text = "data-science"
+    tags: Listed[str] = ()
+    problem_type: Literal["regression", "classification"]
+    data: DataSection
+    estimator: EstimatorSection
+    evaluation: EvaluationSection
+    retrain: Annotated[RetrainSection, BeforeValidator(_empty_is_default)] = RetrainSection()
+    version: Annotated[VersionSection, BeforeValidator(_empty_is_default)] = VersionSection()
+    training: Annotated[TrainingSection, BeforeValidator(_empty_is_default)] = TrainingSection()
+    # The endpoint's settings, checked by mlops.deployment.config (its own layer, above this one).
+    deployment: dict[str, Any] | None = None
+
+    @property
+    def framework(self) -> str:
+        return self.training.framework or ("xgboost" if self.estimator.class_.startswith("xgboost.") else "sklearn")
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo):
+        path = (info.context or {}).get("path")
+        problems = []
+        if path is not None and self.model != path.stem:
+            problems.append((("model",), f"{self.model!r} must match the file name {path.stem!r}", self.model))
+        metrics = METRICS[self.problem_type]
+        known = f"one of {', '.join(metrics)}"
+        primary = self.evaluation.primary_metric
+        if primary not in metrics:
+            message = f"{primary!r} is not a {self.problem_type} metric; {known}"
+            problems.append((("evaluation", "primary_metric"), message, primary))
+        for metric in self.evaluation.thresholds:
+            if metric not in metrics:
+                message = f"unknown {self.problem_type} metric {metric!r}; {known}"
+                problems.append((("evaluation", "thresholds", metric), message, metric))
+        if self.estimator.class_.startswith("xgboost.") and self.framework != "xgboost":
+            message = (
+                f"estimator {self.estimator.class_} needs framework 'xgboost' (the sklearn container has no XGBoost)"
+            )
+            problems.append((("training", "framework"), message, self.framework))
+        limit = f"too long for a SageMaker hyperparameter ({HYPERPARAMETER_MAX_CHARS} chars max)"
+        if _too_long(",".join(self.data.features)):
+            problems.append((("data", "features"), limit, None))
+        if _too_long(json.dumps(self.estimator.hyperparameters, sort_keys=True, separators=(",", ":"))):
+            problems.append((("estimator", "hyperparameters"), limit, None))
+        field_problems("ModelFile", problems)
+        return self
+
+    def config(self, path: Path | None = None) -> ModelConfig:
+        metrics = METRICS[self.problem_type]
+        evaluation, training = self.evaluation, self.training
+        return ModelConfig(
+            name=self.model,
+            description=self.description,
+            problem_type=self.problem_type,
+            datasets=self.data.datasets,
+            key=self.data.key,
+            features=self.data.features,
+            label=self.data.label,
+            estimator=self.estimator.class_,
+            primary_metric=evaluation.primary_metric,
+            direction=evaluation.direction or metrics[evaluation.primary_metric],
+            training=TrainingJobConfig(
+                framework=self.framework,
+                framework_version=training.framework_version or FRAMEWORK_VERSIONS[self.framework],
+                **training.model_dump(exclude={"framework", "framework_version"}),
+            ),
+            hyperparameters=dict(self.estimator.hyperparameters),
+            split=self.data.split,
+            thresholds=tuple(
+                Threshold(metric=metric, op=m.group(1), value=float(m.group(2)))
+                for metric, spec in evaluation.thresholds.items()
+                for m in [_THRESHOLD.match(spec)]
+            ),
+            on_fail=evaluation.on_fail,
+            retrain_min_new_rows=self.retrain.min_new_rows,
+            schedule=self.retrain.schedule or self.data.datasets,
+            version=self.version.tag,
+            manual_revision=self.version.manual_revision,
+            owner=self.owner,
+            tags=self.tags,
+            path=path,
+        )
+
+
+@dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
 class ModelConfig:
-    """One model file, validated. `train_args()` is the contract with the entry point."""
+    """One model file, validated, flat. `train_args()` is the contract with the entry point."""
 
     name: str
     description: str
@@ -118,7 +338,7 @@ class ModelConfig:
     primary_metric: str
     direction: str
     training: TrainingJobConfig
-    hyperparameters: dict = field(default_factory=dict)
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
     split: SplitConfig = SplitConfig()
     thresholds: tuple[Threshold, ...] = ()
     on_fail: str = "manual"
@@ -171,169 +391,8 @@ class ModelConfig:
         return {name: json.dumps(value) for name, value in values.items()}
 
 
-def _known(doc: dict, section: str, where: str) -> None:
-    unknown = sorted(set(doc) - _SECTIONS[section])
-    if unknown:
-        raise ConfigError(f"{where}: unknown field '{unknown[0]}' (known: {', '.join(sorted(_SECTIONS[section]))})")
-
-
-def _section(doc: dict, key: str, where: str, section: str, required: bool = True) -> tuple[dict, str]:
-    """A nested mapping of the file, checked for unknown fields; returns it and its error prefix."""
-    value = doc.get(key)
-    if value is None and not required:
-        value = {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: field '{key}' must be a mapping, got {value!r}")
-    _known(value, section, f"{where}: {key}")
-    return value, f"{where}: {key}"
-
-
-def _names(value, where: str, what: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"{where}: {what} must be a non-empty list of names, got {value!r}")
-    if len(set(value)) != len(value):
-        raise ConfigError(f"{where}: {what} lists a name twice: {value!r}")
-    return tuple(value)
-
-
-def _number(doc: dict, key: str, where: str, default, kind: type = float, low: float = 0, high: float = math.inf):
-    value = doc.get(key, default)
-    ok = isinstance(value, int if kind is int else (int, float)) and not isinstance(value, bool)
-    if not ok or not low <= value <= high:
-        raise ConfigError(f"{where}: field '{key}' must be {kind.__name__} in [{low}, {high}], got {value!r}")
-    return kind(value)
-
-
-def _threshold(metric: str, spec, where: str, known: dict) -> Threshold:
-    if metric not in known:
-        raise ConfigError(f"{where}: thresholds.{metric}: unknown metric; known: {', '.join(known)}")
-    m = _THRESHOLD.match(str(spec)) if isinstance(spec, str) else None
-    if not m:
-        raise ConfigError(f"{where}: thresholds.{metric}: expected a comparison like '>= 0.3', got {spec!r}")
-    return Threshold(metric, m.group(1), float(m.group(2)))
-
-
-def parse_model(doc: dict, path: Path | None = None) -> ModelConfig:
-    where = str(path) if path else "model config"
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{where}: expected a mapping at the top level")
-    _known(doc, "", where)
-    name = check_name(require(doc, "model", where), where, "model")
-    problem_type = require(doc, "problem_type", where)
-    if problem_type not in PROBLEM_TYPES:
-        raise ConfigError(f"{where}: problem_type must be one of {PROBLEM_TYPES}, got {problem_type!r}")
-    metrics = METRICS[problem_type]
-
-    data, dw = _section(doc, "data", where, "data")
-    datasets = _names(data.get("datasets"), dw, "datasets")
-    for d in datasets:
-        check_name(d, dw, "dataset")
-    key = require(data, "key", dw)
-    features = _names(require(data, "features", dw, list), dw, "features")
-    label = require(data, "label", dw)
-    for column, what in ((label, "label"), (key, "key")):
-        if column in features:
-            raise ConfigError(f"{dw}: the {what} column {column!r} must not be among the features")
-    if label == key:
-        raise ConfigError(f"{dw}: label and key are the same column {key!r}")
-    raw_split, sw = _section(data, "split", dw, "data.split", required=False)
-    split = SplitConfig(
-        validation=_number(raw_split, "validation", sw, 0.15, high=0.9),
-        test=_number(raw_split, "test", sw, 0.2, low=0.01, high=0.9),
-        seed=_number(raw_split, "seed", sw, 0, kind=int),
-    )
-    if split.train < 0.1:
-        raise ConfigError(f"{sw}: validation + test leave {split.train:.0%} of rows to train; keep at least 10%")
-
-    est, ew = _section(doc, "estimator", where, "estimator")
-    estimator = require(est, "class", ew)
-    if not _ESTIMATOR.match(estimator) or not estimator.startswith(ESTIMATOR_MODULES):
-        raise ConfigError(
-            f"{ew}: class {estimator!r} must be a dotted class path from {', '.join(m + '*' for m in ESTIMATOR_MODULES)}"
-        )
-    hyperparameters = est.get("hyperparameters") or {}
-    if not isinstance(hyperparameters, dict) or not all(isinstance(k, str) for k in hyperparameters):
-        raise ConfigError(f"{ew}: hyperparameters must be a mapping of parameter names to values")
-
-    ev, vw = _section(doc, "evaluation", where, "evaluation")
-    primary = require(ev, "primary_metric", vw)
-    if primary not in metrics:
-        raise ConfigError(f"{vw}: primary_metric {primary!r} is not a {problem_type} metric; one of {list(metrics)}")
-    direction = ev.get("direction", metrics[primary])
-    if direction not in ("min", "max"):
-        raise ConfigError(f"{vw}: direction must be 'min' (lower is better) or 'max', got {direction!r}")
-    raw_thresholds = ev.get("thresholds") or {}
-    if not isinstance(raw_thresholds, dict):
-        raise ConfigError(f"{vw}: thresholds must be a mapping like {{r2: '>= 0.3'}}")
-    thresholds = tuple(_threshold(m, s, vw, metrics) for m, s in raw_thresholds.items())
-    on_fail = ev.get("on_fail", "manual")
-    if on_fail not in ON_FAIL:
-        raise ConfigError(f"{vw}: on_fail must be one of {ON_FAIL}, got {on_fail!r}")
-
-    retrain, rw = _section(doc, "retrain", where, "retrain", required=False)
-    schedule = _names(retrain.get("schedule", list(datasets)), rw, "schedule")
-    for d in schedule:
-        check_name(d, rw, "schedule dataset")
-    version, verw = _section(doc, "version", where, "version", required=False)
-    tag = str(version.get("tag", "1.0"))
-    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", tag):
-        raise ConfigError(f"{verw}: tag {tag!r} may hold letters, digits, '.', '_' and '-' only")
-
-    tr, tw = _section(doc, "training", where, "training", required=False)
-    framework = tr.get("framework", "xgboost" if estimator.startswith("xgboost.") else "sklearn")
-    if framework not in FRAMEWORK_VERSIONS:
-        raise ConfigError(f"{tw}: framework must be one of {tuple(FRAMEWORK_VERSIONS)}, got {framework!r}")
-    if estimator.startswith("xgboost.") and framework != "xgboost":
-        raise ConfigError(
-            f"{tw}: estimator {estimator} needs framework 'xgboost' (the sklearn container has no XGBoost)"
-        )
-    training = TrainingJobConfig(
-        framework=framework,
-        framework_version=str(tr.get("framework_version", FRAMEWORK_VERSIONS[framework])),
-        instance_type=str(tr.get("instance_type", "ml.m5.large")),
-        instance_count=_number(tr, "instance_count", tw, 1, kind=int, low=1),
-        volume_size_gb=_number(tr, "volume_size_gb", tw, 10, kind=int, low=1),
-        max_runtime_seconds=_number(tr, "max_runtime_seconds", tw, 3600, kind=int, low=60),
-        entry_point=str(tr.get("entry_point", "train.py")),
-    )
-    if not training.instance_type.startswith("ml."):
-        raise ConfigError(f"{tw}: instance_type {training.instance_type!r} is not a SageMaker type like 'ml.m5.large'")
-    if "/" in training.entry_point or not training.entry_point_path.is_file():
-        raise ConfigError(f"{tw}: entry_point {training.entry_point!r} is not a file in {TRAINING_DIR}")
-
-    cfg = ModelConfig(
-        name=name,
-        description=require(doc, "description", where),
-        problem_type=problem_type,
-        datasets=datasets,
-        key=key,
-        features=features,
-        label=label,
-        estimator=estimator,
-        primary_metric=primary,
-        direction=direction,
-        training=training,
-        hyperparameters=hyperparameters,
-        split=split,
-        thresholds=thresholds,
-        on_fail=on_fail,
-        retrain_min_new_rows=_number(retrain, "min_new_rows", rw, 100, kind=int),
-        schedule=schedule,
-        version=tag,
-        manual_revision=_number(version, "manual_revision", verw, 0, kind=int),
-        owner=str(doc.get("owner", "data-science")),
-        tags=tuple(doc.get("tags", ())),
-        path=path,
-    )
-    for arg, value in cfg.train_args().items():
-        if len(json.dumps(value)) > HYPERPARAMETER_MAX_CHARS:
-            field_name = {"features": "data.features", "estimator-params": "estimator.hyperparameters"}.get(arg, arg)
-            raise ConfigError(
-                f"{where}: {field_name} is too long for a SageMaker hyperparameter ({HYPERPARAMETER_MAX_CHARS} chars max)"
-            )
-    return cfg
+def parse_model(doc, path: Path | None = None) -> ModelConfig:
+    return validate(ModelFile, doc, str(path) if path else "model config", context={"path": path}).config(path)
 
 
 def load_model(path: Path) -> ModelConfig:

@@ -13,6 +13,7 @@ Approved package.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from mlops.airflow.defaults import default_args
 from mlops.settings import Settings
@@ -110,14 +111,24 @@ def build_deployment_dag(model, deployment, settings: Settings | None = None):
     return dag
 
 
-def build_deployment_dags() -> dict:
-    """All deployment DAGs, keyed by dag_id (for a DAG file's globals)."""
+def build_deployment_dags(directory: Path | None = None) -> dict:
+    """All deployment DAGs, keyed by dag_id (for a DAG file's globals); a model file that does not
+    load becomes a `config-error` stand-in DAG naming file and field, and the other DAGs stay."""
+    from mlops.airflow.config_error import build_each
     from mlops.deployment.config import load_deployment
-    from mlops.training.config import load_models
+    from mlops.training.config import MODELS_DIR, load_model
 
     settings = Settings.from_env()
-    dags = {}
-    for model in load_models():
-        dag = build_deployment_dag(model, load_deployment(model.name), settings)
-        dags[dag.dag_id] = dag
-    return dags
+
+    def build(path: Path):
+        model = load_model(path)
+        return build_deployment_dag(model, load_deployment(model.name), settings)
+
+    return build_each(
+        sorted((directory or MODELS_DIR).glob("*.yaml")),
+        build,
+        prefix="deploy",
+        stage="deployment",
+        owner="data-science",
+        settings=settings,
+    )

@@ -10,9 +10,10 @@ same on MWAA and on the embedded stack.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from mlops.airflow.defaults import default_args
-from mlops.ingestion.config import EXPECTATIONS_DIR, SQL_DIR, SourceConfig, load_sources
+from mlops.ingestion.config import EXPECTATIONS_DIR, SQL_DIR, SourceConfig
 from mlops.settings import Settings
 
 
@@ -102,8 +103,18 @@ def build_source_dag(cfg: SourceConfig, settings: Settings | None = None):
     return dag
 
 
-def build_source_dags() -> dict:
-    """All ingestion DAGs, keyed by dag_id (for a DAG file's globals)."""
+def build_source_dags(directory: Path | None = None) -> dict:
+    """All ingestion DAGs, keyed by dag_id (for a DAG file's globals); a source file that does not
+    load becomes a `config-error` stand-in DAG naming file and field, and the other DAGs stay."""
+    from mlops.airflow.config_error import build_each
+    from mlops.ingestion.config import SOURCES_DIR, load_source
+
     settings = Settings.from_env()
-    dags = [build_source_dag(cfg, settings) for cfg in load_sources()]
-    return {d.dag_id: d for d in dags}
+    return build_each(
+        sorted((directory or SOURCES_DIR).glob("*.yaml")),
+        lambda path: build_source_dag(load_source(path), settings),
+        prefix="ingest",
+        stage="ingestion",
+        owner="data-engineering",
+        settings=settings,
+    )

@@ -12,6 +12,7 @@ hand with force_train).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from mlops.airflow.defaults import default_args
 from mlops.settings import Settings
@@ -89,9 +90,18 @@ def build_training_dag(model, settings: Settings | None = None):
     return dag
 
 
-def build_training_dags() -> dict:
-    """All training DAGs, keyed by dag_id (for a DAG file's globals)."""
-    from mlops.training.config import load_models
+def build_training_dags(directory: Path | None = None) -> dict:
+    """All training DAGs, keyed by dag_id (for a DAG file's globals); a model file that does not
+    load becomes a `config-error` stand-in DAG naming file and field, and the other DAGs stay."""
+    from mlops.airflow.config_error import build_each
+    from mlops.training.config import MODELS_DIR, load_model
 
     settings = Settings.from_env()
-    return {m.dag_id: build_training_dag(m, settings) for m in load_models()}
+    return build_each(
+        sorted((directory or MODELS_DIR).glob("*.yaml")),
+        lambda path: build_training_dag(load_model(path), settings),
+        prefix="train",
+        stage="training",
+        owner="data-science",
+        settings=settings,
+    )
