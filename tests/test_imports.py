@@ -24,7 +24,8 @@ LAYERS = (
     {"training"},
     {"deployment", "serving"},
     {"monitoring"},
-    {"airflow", "check", "__main__"},
+    {"airflow", "check"},
+    {"__main__"},
 )
 LAYER_OF = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -9,7 +9,7 @@ from mlops.ingestion.config import ConfigError, load_source, load_sources, parse
 
 ALLOWED = (
     "(allowed: source, kind, description, connection_id, tables, schedule, start_date, owner, tags, "
-    "landing_prefix, retries, chunk_rows)"
+    "landing_prefix, retries)"
 )
 
 

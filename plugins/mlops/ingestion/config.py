@@ -99,7 +99,6 @@ class SourceConfig(FileModel):
     tags: Listed[str] = ()
     landing_prefix: Text | None = None
     retries: int = Field(3, ge=0, le=10)
-    chunk_rows: int = Field(100_000, ge=1)
     _path: Path | None = PrivateAttr(default=None)
 
     @property
