@@ -9,11 +9,12 @@ BIN := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test test-unit test-e2e test-py311 demo up down status bench lint fmt lock clean infra-check package deploy
+.PHONY: help venv check sagemaker-venv test test-unit test-e2e test-py311 demo up down status bench lint fmt lock clean infra-check package deploy
 
 help:
 	@echo "make demo     run the whole pipeline on the embedded stack (seeds data, backfills, prints a summary)"
-	@echo "make test     run the test suite (unit, DAG integrity, end to end on the embedded stack)"
+	@echo "make check    every problem of every source and model file at once (python -m mlops check)"
+	@echo "make test     make check, then the test suite (unit, DAG integrity, end to end on the embedded stack)"
 	@echo "make test-py311  unit and DAG tests on Python 3.11 as well"
 	@echo "make up/down  start/stop the embedded stack (PostgreSQL, moto, Airflow) for interactive use"
 	@echo "make status   which stack processes are running"
@@ -35,7 +36,11 @@ $(STAMP): requirements/lock.txt
 
 venv: $(STAMP)
 
-test: venv
+# Every configuration mistake before a run: file, field and what is allowed; `make test` runs it first.
+check: venv
+	$(BIN)/python -m mlops check
+
+test: venv check
 	$(BIN)/python -m pytest
 
 test-unit: venv
@@ -80,7 +85,7 @@ fmt: venv
 	$(BIN)/ruff check --fix .
 
 lock: venv
-	PATH=$(BIN):$$PATH requirements/compile.sh
+	PATH=$(CURDIR)/$(BIN):$$PATH requirements/compile.sh
 
 clean: down
 	rm -rf .local
@@ -106,6 +111,21 @@ $(CHECKOV_STAMP): requirements/checkov.txt | $(STAMP)
 	@touch $@
 
 test: $(CHECKOV_STAMP)
+
+# The SageMaker Python SDK (a real client in tests: image_uris.retrieve against the project's image
+# table, Predictor against a local endpoint) in its own venv: its pins clash with Airflow's too.
+SAGEMAKER_VENV := .venv-sagemaker
+SAGEMAKER_STAMP := $(SAGEMAKER_VENV)/.installed
+$(SAGEMAKER_STAMP): requirements/sagemaker-sdk.txt | $(STAMP)
+	@echo "creating $(SAGEMAKER_VENV) and installing requirements/sagemaker-sdk.txt (the SageMaker SDK, isolated from Airflow's pins)"
+	@test -x $(SAGEMAKER_VENV)/bin/python || $(BIN)/uv venv -q --python $(BIN)/python $(SAGEMAKER_VENV)
+	@$(BIN)/uv pip install -q --python $(SAGEMAKER_VENV)/bin/python -r requirements/sagemaker-sdk.txt
+	@touch $@
+
+sagemaker-venv: $(SAGEMAKER_STAMP)
+
+test: $(SAGEMAKER_STAMP)
+test-unit: $(SAGEMAKER_STAMP)
 
 # Terraform (infra/): fmt -check, validate, checkov, the bootstrap and envs/dev applied into a moto
 # server, access tests per identity. Needs terraform; providers come from a local mirror (infra/bin/tf).

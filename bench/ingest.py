@@ -1,6 +1,6 @@
 """Ingest benchmark: rows/s and peak memory of our PostgreSQL extraction against two references.
 
-    ours        mlops.work.extract.extract_postgres: ADBC (COPY binary -> Arrow) -> Parquet row groups -> S3
+    ours        mlops.ingestion.extract.extract_postgres: ADBC (COPY binary -> Arrow) -> Parquet row groups -> S3
     baseline    the Amazon provider's SqlToS3Operator(file_format="parquet"), the stock way to do this in
                 Airflow; it loads the whole result into a pandas DataFrame, so it runs only up to
                 --baseline-max-rows
@@ -214,8 +214,8 @@ def _child_ours(spec: dict) -> dict:
     import adbc_driver_postgresql.dbapi  # noqa: F401  imported lazily by the path: load it before the clock starts
     import pyarrow.parquet  # noqa: F401
 
-    from mlops.work.extract import extract_postgres
-    from mlops.work.layout import data_part
+    from mlops.ingestion.extract import extract_postgres
+    from mlops.lake.layout import data_part
 
     s3 = _s3_client(spec["endpoint"])
     prefix = f"ours/{spec['table']}"
@@ -238,7 +238,7 @@ def _child_ours_local(spec: dict) -> dict:
     import adbc_driver_postgresql.dbapi  # noqa: F401  as in _child_ours
     import pyarrow.parquet  # noqa: F401
 
-    from mlops.work.extract import postgres_batches, write_parquet
+    from mlops.ingestion.extract import postgres_batches, write_parquet
 
     def run(path):
         with postgres_batches(spec["uri"], spec["sql"]) as (schema, batches), open(path, "wb") as fh:

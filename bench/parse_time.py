@@ -31,7 +31,7 @@ DAGS_DIR = REPO / "dags"
 PLUGINS_DIR = REPO / "plugins"
 OURS = {"airflow", "mlops", "bench"}
 # The modules an Airflow process needs from plugins/ at start-up come first, then the rest of the library.
-STARTUP_MODULES = ("mlops", "mlops.settings", "mlops.config", "mlops.plugin", "mlops.airflow.factory")
+STARTUP_MODULES = ("mlops", "mlops.settings", "mlops.ingestion.config", "mlops.plugin", "mlops.airflow.ingestion.dag")
 
 
 def _top_level(names) -> list[str]:

@@ -2,7 +2,7 @@
 
 The bundled regression model (include/models/diabetes_progression.yaml, a GradientBoostingRegressor) is
 trained on the split the training DAG would use: the diabetes study as the clinic seed holds it, rows
-assigned to train / validation / test by `mlops.work.training_data.split_frame` (SHA-256 of seed and key)
+assigned to train / validation / test by `mlops.training.data.split_frame` (SHA-256 of seed and key)
 and written as the CSV `assemble` writes. Paths, each run in a fresh process, interleaved, --repeat times:
 
     in-process fit   baseline: read the train and test CSVs, build the estimator with the model's
@@ -13,7 +13,7 @@ and written as the CSV `assemble` writes. Paths, each run in a fresh process, in
                      read the channels, fit, evaluate validation and test, save model and report
     ours             the same training as a SageMaker job on the local control plane
                      (embedded_stack.sagemaker_local, its own process, as in the stack): CreateTrainingJob
-                     with the request the DAG sends (mlops.work.training_job.training_job_request), then
+                     with the request the DAG sends (mlops.training.job.training_job_request), then
                      DescribeTrainingJob every POLL_S until Completed; the clock runs from the create call
                      to the Completed answer. The entry point forks from the warm framework process.
     ours, cold start diagnostic: the same job on a second control plane started with --cold-start (a new
@@ -82,7 +82,7 @@ PHASES = ("Starting", "Downloading", "Training", "Uploading")
 
 
 def load_bundled_model():
-    from mlops.model_config import MODELS_DIR, load_model
+    from mlops.training.config import MODELS_DIR, load_model
 
     return load_model(MODELS_DIR / MODEL_FILE)
 
@@ -94,7 +94,7 @@ def write_splits(model, folder: Path, train_copies: int = 1) -> dict[str, dict]:
     import pandas as pd
 
     from embedded_stack.seed import diabetes_frame
-    from mlops.work.training_data import SPLITS, split_frame
+    from mlops.training.data import SPLITS, split_frame
 
     columns = [model.key, *model.features, model.label]
     frame = diabetes_frame(date(2026, 10, 1), 7)[columns]
@@ -199,7 +199,7 @@ def bench_services(workdir: Path, env: dict) -> Iterator[Services]:
 
 def upload_inputs(services: Services, model, splits: dict[str, dict], prefix: str = "data") -> dict:
     """Channels and source dir in S3, where the DAG's prepare task puts them (not part of the measurement)."""
-    from mlops.work.training_job import upload_source_dir
+    from mlops.training.job import upload_source_dir
 
     s3 = _client("s3", services.moto_url)
     channels = {}
@@ -293,7 +293,7 @@ def _evaluation(s3, artifact_uri: str) -> dict:
 
 
 def _child_ours(spec: dict) -> dict:
-    from mlops.work.training_job import training_job_request
+    from mlops.training.job import training_job_request
 
     model = load_bundled_model()
     sm, s3 = _client("sagemaker", spec["plane_url"]), _client("s3", spec["moto_url"])

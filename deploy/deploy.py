@@ -471,11 +471,11 @@ def expand_dag_ids(requested: list[str], bundle: Path) -> list[str]:
 
 
 def training_dag_ids(bundle: Path) -> list[str]:
-    """The training DAG ids the bundle defines (mlops.model_config, as dags/train_models.py builds them)."""
+    """The training DAG ids the bundle defines (mlops.training.config, as dags/train_models.py builds them)."""
     plugins = str(package.REPO / "plugins")
     if plugins not in sys.path:
         sys.path.insert(0, plugins)
-    from mlops.model_config import load_models
+    from mlops.training.config import load_models
 
     ids = sorted(m.dag_id for m in load_models(bundle / "dags" / "include" / "models"))
     if not ids:

@@ -3,10 +3,11 @@
 Writes `<out>/<env>/`:
 
     plugins.zip        plugins/ at the zip root (mlops_plugin.py, .airflowignore, the mlops package)
-    dags/              the DAG files, with include/ and expectations/ inside (where mlops.config looks
+    dags/              the DAG files, with include/ and expectations/ inside (where mlops.ingestion.config looks
                        on MWAA) and an .airflowignore that keeps the loader out of them
     requirements.txt   the repo's requirements.txt, checked: the constraints line for the pinned Airflow
-                       and Python comes first, and no pin contradicts requirements/pins-mwaa-3.3.1.txt
+                       and Python comes first, and no pin contradicts the MWAA constraints vendored in
+                       requirements/ (constraints-airflow-3.3.1-py3.12.txt, or pins-mwaa-3.3.1.txt until then)
     startup.sh         exports the environment's MLOPS_* settings (deploy/environments/<env>.env) and
                        MLOPS_CODE_REVISION
     manifest.json      every file above with its sha256 and size, so a deploy uploads and pins the
@@ -34,7 +35,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ENVIRONMENTS_DIR = REPO / "deploy" / "environments"
+# Airflow's constraints for 3.3.1 / Python 3.12, which MWAA applies to requirements.txt, vendored. Until the
+# file is vendored, the hand-copied subset of its pins stands in (requirements/README.md says how to vendor).
+CONSTRAINTS_FILE = REPO / "requirements" / "constraints-airflow-3.3.1-py3.12.txt"
 PINS_FILE = REPO / "requirements" / "pins-mwaa-3.3.1.txt"
+LOCK_FILE = REPO / "requirements" / "lock.txt"
 MWAA_PYTHON = "3.12"  # what MWAA runs Airflow 3.3.1 on
 CONSTRAINTS_URL = "https://raw.githubusercontent.com/apache/airflow/constraints-{airflow}/constraints-{python}.txt"
 
@@ -70,7 +75,7 @@ def bundle_files(root: Path) -> list[Path]:
     found = []
     for path in root.rglob("*"):
         rel = path.relative_to(root)
-        if any(part in SKIP_DIRS for part in rel.parts) or path.name in SKIP_NAMES:
+        if any(part in SKIP_DIRS or part.endswith(".egg-info") for part in rel.parts) or path.name in SKIP_NAMES:
             continue
         if path.is_file() and not path.name.endswith(SKIP_SUFFIXES):
             found.append(path)
@@ -88,10 +93,16 @@ def write_zip(root: Path, target: Path) -> None:
             zf.writestr(info, path.read_bytes(), compresslevel=9)
 
 
-def pinned_airflow_version(pins_file: Path = PINS_FILE) -> str:
-    pins = _exact_pins(pins_file.read_text())
+def mwaa_constraints_file() -> Path:
+    """The vendored MWAA constraints, or the hand-copied subset while the full file is not in the repo."""
+    return CONSTRAINTS_FILE if CONSTRAINTS_FILE.is_file() else PINS_FILE
+
+
+def pinned_airflow_version(lock_file: Path = LOCK_FILE) -> str:
+    """The Airflow the local lock runs (Airflow's constraints do not pin apache-airflow itself)."""
+    pins = _exact_pins(lock_file.read_text())
     if "apache-airflow" not in pins:
-        raise PackageError(f"{pins_file}: no apache-airflow==<version> pin")
+        raise PackageError(f"{lock_file}: no apache-airflow==<version> pin")
     return pins["apache-airflow"]
 
 
@@ -109,14 +120,15 @@ def check_requirements(text: str, airflow_version: str, where: str = "requiremen
     if match.group(1) != expected:
         raise PackageError(
             f"{where}: the constraints line does not match the pinned Airflow {airflow_version} "
-            f"(requirements/pins-mwaa-3.3.1.txt) on Python {MWAA_PYTHON}\n"
+            f"(requirements/lock.txt) on Python {MWAA_PYTHON}\n"
             f"  expected: {expected}\n  found:    {match.group(1)}"
         )
-    pinned = _exact_pins(PINS_FILE.read_text())
+    constraints = mwaa_constraints_file()
+    pinned = _exact_pins(constraints.read_text())
     for name, version in _exact_pins(text).items():
         if name in pinned and pinned[name] != version:
             raise PackageError(
-                f"{where}: {name}=={version} contradicts {pinned[name]} in {PINS_FILE.name} "
+                f"{where}: {name}=={version} contradicts {pinned[name]} in {constraints.name} "
                 "(the MWAA constraints would reject it)"
             )
 

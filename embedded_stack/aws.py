@@ -21,8 +21,8 @@ def provision(endpoint: str, region: str, env: dict[str, str]) -> None:
     buckets = ("MLOPS_RAW_BUCKET", "MLOPS_CURATED_BUCKET", "MLOPS_LANDING_BUCKET", "MLOPS_ARTIFACTS_BUCKET")
     for bucket in (env[b] for b in buckets):
         c["s3"].create_bucket(Bucket=bucket)
-    from mlops.work.registry import create_metrics_table
-    from mlops.work.versioning import create_versions_table
+    from mlops.registry.metrics import create_metrics_table
+    from mlops.registry.versions import create_versions_table
 
     create_versions_table(c["dynamodb"], env["MLOPS_VERSIONS_TABLE"])
     create_metrics_table(c["dynamodb"], env["MLOPS_METRICS_TABLE"])

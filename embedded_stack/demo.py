@@ -87,8 +87,8 @@ def wait_training_idle(api, quiet_seconds: float = 30, timeout: float = 1200) ->
 
 
 def model_summary(cfg: StackConfig, api, training_runs: dict[str, list[dict]]) -> dict:
-    from mlops.model_config import load_models
-    from mlops.work import registry
+    from mlops.registry import packages as registry
+    from mlops.training.config import load_models
 
     sagemaker = stack.aws_client(cfg, "sagemaker")
     out = {}
@@ -113,7 +113,7 @@ def model_summary(cfg: StackConfig, api, training_runs: dict[str, list[dict]]) -
 
 
 def collect_summary(cfg: StackConfig, env: dict, s3, runs: dict[str, list[dict]], stages: Stages) -> dict:
-    from mlops.reader import CuratedReader
+    from mlops.lake.reader import CuratedReader
 
     reader = CuratedReader(bucket=env["MLOPS_CURATED_BUCKET"], s3=s3)
     datasets = {}

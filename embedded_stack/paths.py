@@ -7,6 +7,8 @@ taken by some client's outgoing connection just before the server binds.
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +53,11 @@ class StackConfig:
         return self.state / "airflow"
 
     @property
+    def aws_state(self) -> Path:
+        """moto's snapshots and request log (embedded_stack.moto_state)."""
+        return self.state / "aws"
+
+    @property
     def env_file(self) -> Path:
         return self.state / "stack.env"
 
@@ -68,3 +75,50 @@ class StackConfig:
 
     def pg_uri(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.pg_port}/{database}"
+
+
+def private_dir(path: Path) -> Path:
+    """A folder only its owner can enter (0700); one made by an older stack is narrowed."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if stat.S_IMODE(path.stat().st_mode) & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def write_private(path: Path, data: bytes | str) -> None:
+    """Write a file readable by its owner only (0600) from its first byte, atomically.
+
+    It is created under a temporary name with mode 0600 (the umask can only narrow it), written,
+    fsynced, then renamed over the target: a reader sees the old file or the new one, never a
+    partial or world-readable one.
+    """
+    if isinstance(data, str):
+        data = data.encode()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def read_private(path: Path, make: Callable[[], str]) -> str:
+    """The secret in `path`, made by `make()` on first use; a copy an older stack left readable is rewritten 0600."""
+    if not path.exists():
+        private_dir(path.parent)
+        write_private(path, make())
+    elif stat.S_IMODE(path.stat().st_mode) & 0o077:
+        write_private(path, path.read_bytes())
+    return path.read_text()

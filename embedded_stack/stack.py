@@ -13,11 +13,11 @@ State: MLOPS_STATE_DIR (.local/), one folder; `make clean` removes it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,8 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from embedded_stack import aws, postgres
-from embedded_stack.paths import REPO, StackConfig
+from embedded_stack import airflow_settings, aws, postgres
+from embedded_stack.paths import REPO, StackConfig, private_dir, read_private, write_private
 
 AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
 SOURCE_DB = "clinic"
@@ -66,24 +66,7 @@ def check_dependencies() -> None:
 
 def pipeline_env(cfg: StackConfig) -> dict[str, str]:
     """What Airflow and the pipelines see: the same variable names MWAA sets, local values."""
-    aws_conn = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {
-            "endpoint_url": cfg.moto_url,
-            "region_name": cfg.region,
-            # Training, hosting and the runtime go to the local SageMaker plane (one port); everything else to moto.
-            "service_config": {
-                "sagemaker": {"endpoint_url": cfg.sagemaker_url},
-                "sagemaker-runtime": {"endpoint_url": cfg.sagemaker_url},
-            },
-        },
-    }
-    jwt_file = cfg.state / "jwt_secret"
-    if not jwt_file.exists():
-        jwt_file.parent.mkdir(parents=True, exist_ok=True)
-        jwt_file.write_text(secrets.token_urlsafe(32))
+    jwt_secret = read_private(cfg.state / "jwt_secret", lambda: secrets.token_urlsafe(32)).strip()
     return {
         "AIRFLOW_HOME": str(cfg.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
@@ -100,14 +83,13 @@ def pipeline_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(cfg.airflow_port),
         "AIRFLOW__API__BASE_URL": cfg.airflow_url,
         "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": jwt_file.read_text().strip(),
+        "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "15",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(cfg.airflow_home / "logs"),
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_conn),
-        "AIRFLOW_CONN_CLINIC_DB": cfg.pg_uri(SOURCE_DB),
+        **airflow_settings.environment(cfg),  # connections and variables: embedded_stack/airflow_settings.yaml
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": cfg.region,
@@ -152,9 +134,12 @@ def _alive(pid: int) -> bool:
         pass
     try:
         os.kill(pid, 0)
-        return True
     except (ProcessLookupError, PermissionError):
         return False
+    try:  # an exited process its parent has not reaped yet (a zombie) has stopped too
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def running_pid(cfg: StackConfig, name: str) -> int | None:
@@ -211,17 +196,33 @@ def _check_ports(cfg: StackConfig) -> None:
             )
 
 
+def moto_argv(cfg: StackConfig) -> list[str]:
+    """moto behind embedded_stack.moto_state, which keeps its state in cfg.aws_state across restarts."""
+    return [
+        sys.executable,
+        "-m",
+        "embedded_stack.moto_state",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(cfg.moto_port),
+        "--state",
+        str(cfg.aws_state),
+    ]
+
+
 def write_env_file(cfg: StackConfig, env: dict[str, str]) -> None:
     lines = [f"export {k}={json.dumps(v)}" for k, v in sorted(env.items())]
-    cfg.env_file.write_text("\n".join(lines) + "\n")
+    write_private(cfg.env_file, "\n".join(lines) + "\n")  # it holds the JWT secret
 
 
 def admin_password(cfg: StackConfig) -> str:
-    f = cfg.airflow_home / "passwords.json"
-    if not f.exists():
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
-    return json.loads(f.read_text())["admin"]
+    # AIRFLOW_HOME is private too: Airflow writes airflow.cfg there, with a generated fernet key.
+    private_dir(cfg.airflow_home)
+    passwords = read_private(
+        cfg.airflow_home / "passwords.json", lambda: json.dumps({"admin": secrets.token_urlsafe(12)})
+    )
+    return json.loads(passwords)["admin"]
 
 
 def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
@@ -229,7 +230,7 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
     started = time.monotonic()
     check_dependencies()
     _check_ports(cfg)
-    cfg.state.mkdir(parents=True, exist_ok=True)
+    private_dir(cfg.state)
     env = pipeline_env(cfg)
     write_env_file(cfg, env)
     admin_password(cfg)
@@ -240,9 +241,8 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
     for db in (SOURCE_DB, AIRFLOW_DB):
         postgres.ensure_database(cfg.pg_port, db)
 
-    say(f"moto server (AWS) on {cfg.moto_url}")
-    moto = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
-    spawn(cfg, "moto", [moto, "-H", "127.0.0.1", "-p", str(cfg.moto_port)], {})
+    say(f"moto server (AWS) on {cfg.moto_url}, state in {cfg.aws_state}")
+    spawn(cfg, "moto", moto_argv(cfg), {"PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])})
     wait_http(f"{cfg.moto_url}/moto-api/", 30, "moto server", cfg.log_dir / "moto.log")
     aws.provision(cfg.moto_url, cfg.region, env)
 
@@ -274,6 +274,7 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
     )
     if mig.returncode != 0:
         raise StackError(f"`airflow db migrate` failed:\n{mig.stdout[-2000:]}\n{mig.stderr[-3000:]}")
+    import_pools(cfg, env)
     for component in AIRFLOW_COMPONENTS:
         spawn(cfg, component, [airflow, component], env)
     say(f"Airflow {', '.join(AIRFLOW_COMPONENTS)} starting")
@@ -292,22 +293,49 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
     return env
 
 
+def import_pools(cfg: StackConfig, env: dict[str, str]) -> None:
+    """Pools of airflow_settings.yaml into the metadata database (connections and variables are env vars)."""
+    settings = airflow_settings.load(cfg)
+    if not settings.pools:
+        return
+    pools_file = cfg.airflow_home / "pools.json"
+    pools_file.write_text(airflow_settings.pools_json(settings))
+    airflow = str(Path(sys.executable).parent / "airflow")
+    out = subprocess.run(
+        [airflow, "pools", "import", str(pools_file)], env={**os.environ, **env}, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        raise StackError(f"`airflow pools import` of {airflow_settings.SETTINGS_FILE} failed:\n{out.stderr[-2000:]}")
+
+
+def _stop(cfg: StackConfig, names: tuple[str, ...]) -> None:
+    """SIGTERM to each process group at once, then wait for all (SIGKILL after 20 s)."""
+    pids = {}
+    for name in names:
+        if pid := running_pid(cfg, name):
+            say(f"stopping {name} (pid {pid})")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            pids[name] = pid
+    deadline = time.monotonic() + 20
+    while any(_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for name, pid in pids.items():
+        if _alive(pid):
+            say(f"{name} did not stop within 20 s; killing it")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    for name in names:
+        _pid_file(cfg, name).unlink(missing_ok=True)
+
+
 def down(cfg: StackConfig | None = None) -> None:
     cfg = cfg or StackConfig.from_env()
-    for name in (*reversed(AIRFLOW_COMPONENTS), "sagemaker", "moto"):
-        pid = running_pid(cfg, name)
-        if pid:
-            say(f"stopping {name} (pid {pid})")
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            deadline = time.monotonic() + 20
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if _alive(pid):
-                os.killpg(pid, signal.SIGKILL)
-        _pid_file(cfg, name).unlink(missing_ok=True)
+    # Airflow first (all components together), then what its tasks write to: the SageMaker
+    # runner, then moto, which saves its state on SIGTERM, then PostgreSQL.
+    _stop(cfg, tuple(reversed(AIRFLOW_COMPONENTS)))
+    _stop(cfg, ("sagemaker",))
+    _stop(cfg, ("moto",))
     if postgres.is_running(cfg.pgdata):
         say("stopping PostgreSQL")
         postgres.stop(cfg.pgdata)
@@ -339,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for k, v in sorted(pipeline_env(cfg).items()):
                 print(f"export {k}={json.dumps(v)}")
-    except StackError as err:
+    except (StackError, airflow_settings.SettingsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

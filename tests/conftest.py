@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 from datetime import date
@@ -15,10 +16,34 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
+# Test servers listen below Linux's ephemeral range (32768-60999), like the stack's own defaults:
+# a port the kernel hands out to outgoing connections can be taken between the check and the bind.
+# MLOPS_TEST_PORT_RANGE=low-high narrows it (a helper with its own ports, CI runners side by side).
+TEST_PORT_RANGE = tuple(int(p) for p in os.environ.get("MLOPS_TEST_PORT_RANGE", "20000-32000").split("-"))
+# Its own generator, seeded from the OS: tests that seed `random` would otherwise make concurrent
+# pytest sessions draw the same ports in the same order.
+_port_random = random.Random(os.urandom(16))
+_ports_given: set[int] = set()
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:  # no SO_REUSEADDR: a port with connections in TIME_WAIT counts as taken
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port in TEST_PORT_RANGE, random, never the same twice in one session."""
+    low, high = TEST_PORT_RANGE
+    for _ in range(200):
+        port = _port_random.randint(low, high)
+        if port not in _ports_given and port_is_free(port):
+            _ports_given.add(port)
+            return port
+    raise RuntimeError(f"no free port found in {low}-{high} (MLOPS_TEST_PORT_RANGE)")
 
 
 @pytest.fixture(scope="session")

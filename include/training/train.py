@@ -158,18 +158,24 @@ def fit(args, estimator, train, validation) -> dict:
     """Fit on train (labels encoded 0..k-1 for classification) and return the saved bundle."""
     import numpy as np
 
-    X, y = train[args.features], train[args.label].to_numpy()
+    # Fit on a bare float matrix in feature order, as the handler serves: no feature names to check per request.
+    X, y = _feature_matrix(train, args.features, "train"), train[args.label].to_numpy()
     classes = None
     fit_kwargs = {}
     if args.problem_type == "classification":
         classes = np.unique(y)
+        if len(classes) < 2:  # named here: the estimator would name the encoded class (0), not the label
+            raise TrainingError(
+                f"channel 'train' holds one class only: all {len(y)} row(s) have {args.label} = "
+                f"{classes.tolist()[0]!r}; a classifier needs at least two classes"
+            )
         y = np.searchsorted(classes, y)
     if args.estimator.startswith("xgboost.") and validation is not None:
         vy = validation[args.label].to_numpy()
         if classes is not None:
             known = np.isin(vy, classes)
             validation, vy = validation[known], np.searchsorted(classes, vy[known])
-        fit_kwargs = {"eval_set": [(validation[args.features], vy)], "verbose": False}
+        fit_kwargs = {"eval_set": [(_feature_matrix(validation, args.features, "validation"), vy)], "verbose": False}
     try:
         estimator.fit(X, y, **fit_kwargs)
     except (ValueError, TypeError) as err:
@@ -185,13 +191,26 @@ def fit(args, estimator, train, validation) -> dict:
         "label": args.label,
         "classes": None if classes is None else classes.tolist(),
         "top_k": args.top_k,
+        # The estimator learned from missing feature values, so serving may pass them on (as NaN).
+        "allow_missing": bool(np.isnan(X).any()),
+        "fit_with_feature_names": False,
         "model_name": args.model_name,
         "model_version": args.model_version,
     }
 
 
+def _feature_matrix(frame, features: list[str], channel: str):
+    import numpy as np
+
+    try:
+        return frame[features].to_numpy(dtype=np.float64)
+    except (ValueError, TypeError) as err:
+        raise TrainingError(f"channel '{channel}': a feature column is not numeric: {err}") from err
+
+
 def evaluate(bundle: dict, frame, label: str, top_k: int) -> dict:
-    X = inference.to_frame(bundle, frame)
+    """Metrics on a channel, the rows checked and predicted exactly as the handler serves them."""
+    X = inference.to_matrix(bundle, frame)
     if bundle["problem_type"] == "regression":
         return metrics.regression(frame[label].to_numpy(), inference.predict_values(bundle, X))
     return metrics.classification(frame[label].to_numpy(), inference.predict_proba(bundle, X), bundle["classes"], top_k)

@@ -1,4 +1,4 @@
-"""Deployment settings read from the environment at run time.
+"""Deployment settings read from the environment at run time: the one place that reads it.
 
 The same DAGs run on MWAA and on the embedded stack; only these values differ. On MWAA they
 come from the environment's Airflow configuration / startup script, locally from
@@ -9,7 +9,9 @@ at parse time (bucket names end up in Asset URIs).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+IMAGE_PREFIX = "MLOPS_TRAINING_IMAGE_"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,13 @@ class Settings:
     sagemaker_role_arn: str
     metrics_table: str
     versions_table: str
+    code_revision: str = "unknown"  # the git commit the DAGs run from (set by the deploy)
+    sagemaker_poll_seconds: int = 30  # how often deferred SageMaker tasks poll the job
+    # Framework images by framework ("sklearn", "xgboost") where the built-in table has no
+    # registry for the region (MLOPS_TRAINING_IMAGE_<FRAMEWORK>).
+    training_images: dict[str, str] = field(default_factory=dict)
+    capture_kms_key_id: str = ""  # KMS key for endpoint data capture (DataCaptureConfig.KmsKeyId); "" = bucket default
+    predict_concurrency: int = 4  # mlops.serving.predict: InvokeEndpoint requests in flight at once
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -41,4 +50,13 @@ class Settings:
             ),
             metrics_table=env.get("MLOPS_METRICS_TABLE", "mlops-model-metrics"),
             versions_table=env.get("MLOPS_VERSIONS_TABLE", "mlops-model-versions"),
+            code_revision=env.get("MLOPS_CODE_REVISION", "unknown"),
+            sagemaker_poll_seconds=int(env.get("MLOPS_SAGEMAKER_POLL_SECONDS", "30")),
+            capture_kms_key_id=env.get("MLOPS_CAPTURE_KMS_KEY_ID", ""),
+            predict_concurrency=int(env.get("MLOPS_PREDICT_CONCURRENCY", "4")),
+            training_images={
+                key.removeprefix(IMAGE_PREFIX).lower(): value
+                for key, value in env.items()
+                if key.startswith(IMAGE_PREFIX) and value
+            },
         )

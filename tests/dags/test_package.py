@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from deploy import package
+from tests.dags.expected import expected_dag_ids
 from tests.dags.sandbox import NO_NETWORK_DB_OR_VARIABLES
 
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT, REGION = "123456789012", "eu-west-1"
-EXPECTED_DAGS = {"ingest_clinic", "ingest_digits_drop", "train_diabetes_progression", "train_digits_classifier"}
 
 # Runs in a fresh interpreter started by bash after `source startup.sh`, as MWAA does. As in
 # test_dag_integrity: sockets, Variables and the metadata DB raise during parsing.
@@ -33,7 +33,7 @@ from airflow import plugins_manager
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder=dags_dir, safe_mode=False)
 plugins = plugins_manager.get_plugin_info()
-import mlops, mlops.config
+import mlops, mlops.ingestion.config
 from mlops.settings import Settings
 print("RESULT" + json.dumps({
     "airflow": airflow.__version__,
@@ -43,8 +43,8 @@ print("RESULT" + json.dumps({
     "outlets": {t.task_id: [o.uri for o in t.outlets] for t in bag.dags["ingest_clinic"].tasks},
     "plugins": [p["name"] for p in plugins],
     "mlops": mlops.__file__,
-    "include": str(mlops.config.INCLUDE_DIR),
-    "expectations": str(mlops.config.EXPECTATIONS_DIR),
+    "include": str(mlops.ingestion.config.INCLUDE_DIR),
+    "expectations": str(mlops.ingestion.config.EXPECTATIONS_DIR),
     "repo_on_path": [p for p in sys.path if p in (repo, os.path.join(repo, "plugins"), os.path.join(repo, "dags"))],
     "embedded_stack_importable": importlib.util.find_spec("embedded_stack") is not None,
     "settings": Settings.from_env().__dict__,
@@ -105,7 +105,13 @@ def test_bundle_layout(bundle):
         "startup.sh",
     ]
     names = zipfile.ZipFile(bundle / "plugins.zip").namelist()
-    assert {".airflowignore", "mlops_plugin.py", "mlops/__init__.py", "mlops/config.py"} <= set(names)
+    assert {
+        ".airflowignore",
+        "mlops_plugin.py",
+        "mlops/__init__.py",
+        "mlops/ingestion/config.py",
+        "mlops/airflow/ingestion/dag.py",
+    } <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert (bundle / "dags" / "include" / "sources" / "clinic.yaml").is_file()
     assert (bundle / "dags" / "expectations" / "diabetes_patients.json").is_file()
@@ -130,9 +136,9 @@ def test_manifest_lists_every_file_with_its_sha256(bundle):
 def test_unpacked_bundle_imports_every_dag_with_the_pinned_airflow(unpacked):
     assert unpacked["airflow"] == package.pinned_airflow_version()
     assert unpacked["errors"] == {}
-    assert set(unpacked["dags"]) == EXPECTED_DAGS
+    assert set(unpacked["dags"]) == expected_dag_ids(REPO / "include")
     # .airflowignore keeps the training scripts under include/ out of the DAG processor.
-    assert unpacked["files"] == ["ingest_sources.py", "train_models.py"]
+    assert unpacked["files"] == ["deploy_models.py", "ingest_sources.py", "train_models.py"]
     assert unpacked["plugins"] == ["mlops"]
 
 

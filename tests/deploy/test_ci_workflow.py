@@ -105,5 +105,5 @@ def test_merge_deploys_prod_and_triggers_every_training_dag(workflow, tmp_path):
     bundle = package.build("prod", tmp_path, account_id="123456789012", region="eu-west-1", revision="r")
     triggered = d.expand_dag_ids([variables["TRIGGER"]], bundle)
     models = sorted("train_" + p.stem for p in (REPO / "include" / "models").glob("*.yaml"))
-    assert triggered == models == ["train_diabetes_progression", "train_digits_classifier"]
+    assert triggered == models and models  # every model's training DAG, whatever models are configured
     assert d.json.loads(variables["TRIGGER_CONF"]) == {"force_train": True}

@@ -303,11 +303,9 @@ def test_dag_ids_expand_the_training_alias_from_the_bundle(tmp_path):
     from deploy import package
 
     bundle = package.build("dev", tmp_path, account_id="123456789012", region=REGION, revision="r")
-    assert d.expand_dag_ids(["training"], bundle) == ["train_diabetes_progression", "train_digits_classifier"]
-    assert d.expand_dag_ids(["a_dag, train_digits_classifier", "a_dag"], bundle) == [
-        "a_dag",
-        "train_digits_classifier",
-    ]
+    models = sorted("train_" + p.stem for p in (REPO / "include" / "models").glob("*.yaml"))
+    assert d.expand_dag_ids(["training"], bundle) == models
+    assert d.expand_dag_ids(["a_dag, " + models[0], "a_dag"], bundle) == ["a_dag", models[0]]
     with pytest.raises(d.DeployError, match="not a DAG id"):
         d.expand_dag_ids(["bad/id"], bundle)
 

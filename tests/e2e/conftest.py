@@ -1,18 +1,32 @@
 """The embedded stack, started once for the end-to-end tests in a temporary state folder on
 free ports: real PostgreSQL, real moto server, real Airflow scheduler/dag-processor/
-triggerer/api-server processes running this repo's DAGs."""
+triggerer/api-server processes running this repo's DAGs.
+
+Every test under tests/e2e/ carries the `e2e` mark (so `-m "not e2e"` leaves them out), and
+the stack's environment is the fixture's, never copied into os.environ: tests take endpoints
+and bucket names from `stack.cfg`/`stack.env`, or `stack_environ` for code that reads them.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import free_port
 
-pytestmark = pytest.mark.e2e
+E2E_DIR = Path(__file__).parent
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(config, items):
+    """A pytestmark here would mark nothing: marks in a conftest do not reach the test modules."""
+    for item in items:
+        if E2E_DIR in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
 
 SOURCE_DAGS = ("ingest_clinic", "ingest_digits_drop")
 
@@ -26,12 +40,12 @@ class Stack:
     pg: dict
 
     def curated(self, prefix: str = "") -> dict[str, str]:
-        from mlops.work.s3 import list_keys
+        from mlops.aws.s3 import list_keys
 
         return {o["Key"]: o["ETag"] for o in list_keys(self.s3, self.env["MLOPS_CURATED_BUCKET"], prefix)}
 
     def raw(self, prefix: str = "") -> dict[str, str]:
-        from mlops.work.s3 import list_keys
+        from mlops.aws.s3 import list_keys
 
         return {o["Key"]: o["ETag"] for o in list_keys(self.s3, self.env["MLOPS_RAW_BUCKET"], prefix)}
 
@@ -63,7 +77,15 @@ def stack(tmp_path_factory):
             api.set_paused(dag_id, False)
         for dag_id in SOURCE_DAGS:
             api.wait_runs(dag_id, 1, timeout=600)
-        os.environ.update({k: v for k, v in env.items() if k.startswith(("MLOPS_", "AWS_"))})
         yield Stack(cfg, env, api, st.aws_client(cfg, "s3"), pg)
     finally:
         st.down(cfg)
+
+
+@pytest.fixture
+def stack_environ(stack, monkeypatch):
+    """The stack's MLOPS_*/AWS_* variables in os.environ for one test, undone after it."""
+    for key, value in stack.env.items():
+        if key.startswith(("MLOPS_", "AWS_")):
+            monkeypatch.setenv(key, value)
+    return stack.env

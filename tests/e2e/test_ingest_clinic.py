@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from embedded_stack.aws import read_alerts
-from mlops.reader import CuratedReader
+from mlops.lake.reader import CuratedReader
 
 DAG = "ingest_clinic"
 DATASET = "diabetes_patients"
@@ -111,21 +111,55 @@ def _extract_client_pid(stack) -> int | None:
     return None
 
 
+BIG_ROWS = 1_200_000  # incompressible rows: several 16 MiB multipart parts per raw object
+BIG_IDS = 10_000_000
+
+
+def _uploaded_parts(stack, prefix: str) -> dict[str, int]:
+    """Raw objects under `prefix` whose multipart upload is in progress, with their uploaded part count."""
+    raw = stack.env["MLOPS_RAW_BUCKET"]
+    out = {}
+    for upload in stack.s3.list_multipart_uploads(Bucket=raw, Prefix=prefix).get("Uploads", []):
+        parts = stack.s3.list_parts(Bucket=raw, Key=upload["Key"], UploadId=upload["UploadId"]).get("Parts", [])
+        if parts:
+            out[upload["Key"]] = len(parts)
+    return out
+
+
 def test_killed_extraction_leaves_no_partial_partition_and_retry_completes(stack, backfilled):
+    """The task process is killed after at least one multipart part of a raw object was uploaded."""
     day = date(2026, 10, 6)
+    prefix = f"clinic/patients/ds={day}/"
+    with psycopg2.connect(**stack.pg) as conn, conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO clinic.patients
+               SELECT %(ids)s + g, 20 + (random() * 60)::int, 1 + g %% 2, 15 + random() * 30, 60 + random() * 100,
+                      random(), random(), random(), random(), random(), 50 + random() * 200, random() * 300,
+                      %(day)s::timestamptz + random() * interval '23 hours'
+               FROM generate_series(1, %(n)s) AS g""",
+            {"ids": BIG_IDS, "n": BIG_ROWS, "day": day},
+        )
     locker = psycopg2.connect(**stack.pg)
     cur = locker.cursor()
-    cur.execute("LOCK TABLE clinic.patients IN ACCESS EXCLUSIVE MODE")  # extraction blocks mid-task
+    cur.execute("LOCK TABLE clinic.patients IN ACCESS EXCLUSIVE MODE")  # holds the extraction at its start
     started = threading.Thread(target=lambda: stack.api.backfill(DAG, day, day), daemon=True)
     started.start()
     try:
         pid, deadline = None, time.monotonic() + 180
         while pid is None and time.monotonic() < deadline:
             pid = _extract_client_pid(stack)
-            time.sleep(1)
+            time.sleep(0.5)
         assert pid, "the extraction never reached the database"
-        assert not stack.curated(f"{DATASET}/ds={day}/")
+        locker.rollback()  # the extraction streams now; kill it once a part of an object is in S3
+        in_flight, deadline = {}, time.monotonic() + 120
+        while not in_flight and time.monotonic() < deadline:
+            in_flight = _uploaded_parts(stack, prefix)
+        assert in_flight, "no multipart part was seen before the extraction ended"
         psutil.Process(pid).send_signal(signal.SIGKILL)
+        raw = stack.env["MLOPS_RAW_BUCKET"]
+        for key in in_flight:  # the object being written is not visible, only its parts upload
+            with pytest.raises(stack.s3.exceptions.ClientError, match="404|Not Found"):
+                stack.s3.head_object(Bucket=raw, Key=key)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             run = stack.api.run_for(DAG, day)
@@ -138,6 +172,12 @@ def test_killed_extraction_leaves_no_partial_partition_and_retry_completes(stack
     finally:
         locker.rollback()
         locker.close()
-    run = stack.api.wait_run(DAG, stack.api.run_for(DAG, day)["dag_run_id"], timeout=300)
-    assert run["state"] == "success"
+    try:
+        run = stack.api.wait_run(DAG, stack.api.run_for(DAG, day)["dag_run_id"], timeout=600)
+        assert run["state"] == "success"
+        assert _reader(stack).partitions(DATASET, str(day), str(day))[0].rows == _pg_count(stack, day)
+    finally:  # later tests train on this dataset: give the interval its seeded rows back
+        with psycopg2.connect(**stack.pg) as conn, conn.cursor() as cur:
+            cur.execute("DELETE FROM clinic.patients WHERE patient_id > %s", (BIG_IDS,))
+        assert stack.api.rerun(DAG, day)["state"] == "success"
     assert _reader(stack).partitions(DATASET, str(day), str(day))[0].rows == _pg_count(stack, day)

@@ -6,7 +6,8 @@ from datetime import date
 
 from embedded_stack.aws import read_alerts
 from embedded_stack.seed import corrupt_digits_file, digits_files, drop_files
-from mlops.reader import CuratedReader
+from mlops.lake import layout
+from mlops.lake.reader import CuratedReader
 
 DAG = "ingest_digits_drop"
 PREFIX = "digits_drop/incoming/"
@@ -26,10 +27,9 @@ def test_files_ingested_once_late_files_picked_up_bad_files_quarantined(stack):
     assert "digits-batch-scanner-fault.csv" in logs["check_quarantine_images"]
     assert "column 'pixel_10': 3 row(s) broke it" in logs["check_quarantine_images"]
     manifest = reader.manifest("digits_images", "2026-10-01")
-    assert sorted(f["from"].rsplit("/", 1)[-1] for f in manifest["files"]) == [
-        "digits-batch-01.parquet",
-        "digits-batch-02.parquet",
-    ]
+    assert sorted(f["from"].rsplit("/", 1)[-1] for f in manifest["files"]) == sorted(
+        layout.part_name(PREFIX + name) + ".parquet" for name, _ in files[:2]
+    )
     assert manifest["rows"] == sum(len(body.splitlines()) - 1 for _, body in files[:2])
     assert any("digits-batch-scanner-fault" in a["message"] for a in read_alerts(stack.cfg.moto_url, stack.cfg.region))
 
@@ -37,7 +37,7 @@ def test_files_ingested_once_late_files_picked_up_bad_files_quarantined(stack):
     (second,) = stack.api.run_intervals(DAG, date(2026, 10, 2), date(2026, 10, 2))
     assert second["state"] == "success"
     assert [f["from"].rsplit("/", 1)[-1] for f in reader.manifest("digits_images", "2026-10-02")["files"]] == [
-        "digits-batch-03.parquet"
+        layout.part_name(PREFIX + files[2][0]) + ".parquet"
     ]
 
     before = stack.curated("digits_images/")

@@ -6,7 +6,7 @@ import psycopg2
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlops.work.extract import ROW_GROUP_ROWS, extract_postgres, numeric_as_text, split_rows
+from mlops.ingestion.extract import ROW_GROUP_ROWS, extract_postgres, numeric_as_text, split_rows
 
 SQL = """
 SELECT patient_id, age, bmi, progression, updated_at FROM clinic.patients
@@ -136,7 +136,7 @@ def test_split_rows_slices_batches_at_run_boundaries():
 
 
 def test_interval_rerun_removes_raw_objects_it_no_longer_writes(s3, pg_uri, seeded_clinic):
-    from mlops.work.ingest import extract_postgres_interval
+    from mlops.ingestion.steps import extract_postgres_interval
 
     bucket, prefix = s3.buckets["raw"], "clinic/patients/ds=2026-10-02/"
     for stale in ("data.parquet", "data-00007.parquet"):  # an older layout's file, a file of a larger run
@@ -150,9 +150,9 @@ def test_interval_rerun_removes_raw_objects_it_no_longer_writes(s3, pg_uri, seed
 
 
 def test_a_bad_row_rejects_only_the_object_it_is_in_and_the_message_names_it(s3, pg_uri, seeded_clinic):
-    from mlops.config import EXPECTATIONS_DIR, SQL_DIR
-    from mlops.work import layout
-    from mlops.work.ingest import validate_parts
+    from mlops.ingestion.config import EXPECTATIONS_DIR, SQL_DIR
+    from mlops.ingestion.steps import validate_parts
+    from mlops.lake import layout
 
     start, end, ds, bucket = "2026-10-01", "2026-10-08", "2026-10-01", s3.buckets["raw"]
     template = (SQL_DIR / "clinic" / "patients.sql").read_text()

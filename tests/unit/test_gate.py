@@ -5,8 +5,8 @@ import logging
 import pytest
 import yaml
 
-from mlops.model_config import MODELS_DIR, load_model, parse_model
-from mlops.work.gate import APPROVED, PENDING, REJECTED, decide, decide_report, with_decision
+from mlops.training.config import MODELS_DIR, load_model, parse_model
+from mlops.training.gate import APPROVED, PENDING, REJECTED, decide, decide_report, with_decision
 
 DIABETES = load_model(MODELS_DIR / "diabetes_progression.yaml")  # rmse (min), r2 >= 0.3, rmse <= 70, manual
 DIGITS = load_model(MODELS_DIR / "digits_classifier.yaml")  # f1_macro (max), accuracy >= 0.9, reject
@@ -20,7 +20,7 @@ def _with(cfg, **evaluation):
 
 
 def test_first_model_is_judged_on_thresholds_only(caplog):
-    with caplog.at_level(logging.INFO, logger="mlops.work.gate"):
+    with caplog.at_level(logging.INFO, logger="mlops.training.gate"):
         decision = decide(GOOD, None, DIABETES)
     assert decision.status == APPROVED and decision.approved
     assert decision.reasons == (

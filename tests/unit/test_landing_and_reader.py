@@ -3,11 +3,12 @@
 import pandas as pd
 import pytest
 
-from mlops.config import EXPECTATIONS_DIR
-from mlops.reader import CuratedReader, main
-from mlops.work import landing, layout
-from mlops.work.ingest import extract_landing_interval, publish_accepted, validate_parts
-from mlops.work.s3 import list_keys
+from mlops.aws.s3 import list_keys
+from mlops.ingestion import landing
+from mlops.ingestion.config import EXPECTATIONS_DIR
+from mlops.ingestion.steps import extract_landing_interval, publish_accepted, validate_parts
+from mlops.lake import layout
+from mlops.lake.reader import CuratedReader, main
 
 PREFIX = "digits_drop/incoming/"
 SUITE = EXPECTATIONS_DIR / "digits_images.json"
@@ -24,13 +25,14 @@ def _drop(s3, name, rows=5, start=0, bad=False):
 
 def _ingest(s3, ds):
     b = s3.buckets
-    parts = extract_landing_interval(s3, b["landing"], PREFIX, b["raw"], "digits_drop", "images", ds)
+    parts = extract_landing_interval(s3, b["landing"], PREFIX, b["raw"], "digits_drop", "images", ds, SUITE)
     report = validate_parts(s3, b["raw"], parts, SUITE, "digits_drop", "images", ds)
     for r in report.rejected:
         landing.mark(s3, b["landing"], r["landing_key"], ds, "quarantined")
     publish_accepted(
-        s3, b["raw"], b["curated"], report.accepted, "digits_images", ds, (ds, ds), "image_id", None, "digits_drop"
-    )
+        s3, b["raw"], b["curated"], report.accepted, "digits_images", ds, (ds, ds), "image_id", None, "digits_drop",
+        extracted_rows=sum(p["rows"] for p in parts),
+    )  # fmt: skip
     for a in report.accepted:
         landing.mark(s3, b["landing"], a["landing_key"], ds, "published")
     return report
@@ -48,7 +50,9 @@ def test_each_file_once_late_files_picked_up_and_reruns_identical(s3):
 
     _drop(s3, "late.csv", start=200)  # arrives after its day's run
     _ingest(s3, "2026-10-02")
-    assert [f["from"].rsplit("/", 1)[-1] for f in _manifest_files(s3, "2026-10-02")] == ["late.parquet"]
+    assert [f["from"].rsplit("/", 1)[-1] for f in _manifest_files(s3, "2026-10-02")] == [
+        layout.part_name(PREFIX + "late.csv") + ".parquet"
+    ]
 
     before = sorted((o["Key"], o["ETag"]) for o in list_keys(s3, s3.buckets["curated"], ""))
     _ingest(s3, "2026-10-01")  # rerun of the first interval
@@ -73,15 +77,21 @@ def test_bad_file_is_quarantined_and_good_files_published(s3):
         o["Key"]
         for o in list_keys(s3, s3.buckets["raw"], layout.quarantine_prefix("digits_drop", "images", "2026-10-05"))
     ]
+    bad = layout.part_name(PREFIX + "bad.csv")
     assert sorted(q) == [
-        "_quarantine/digits_drop/images/ds=2026-10-05/bad.parquet",
-        "_quarantine/digits_drop/images/ds=2026-10-05/bad.validation.json",
+        f"_quarantine/digits_drop/images/ds=2026-10-05/{bad}.parquet",
+        f"_quarantine/digits_drop/images/ds=2026-10-05/{bad}.validation.json",
     ]
     tags = {
         t["Key"]: t["Value"]
         for t in s3.get_object_tagging(Bucket=s3.buckets["landing"], Key=PREFIX + "bad.csv")["TagSet"]
     }
-    assert tags == {landing.TAG_DS: "2026-10-05", landing.TAG_STATUS: "quarantined"}
+    assert tags == {
+        landing.TAG_DS: "2026-10-05",
+        landing.TAG_STATUS: "quarantined",
+        landing.TAG_SHA: tags[landing.TAG_SHA],
+    }
+    assert len(tags[landing.TAG_SHA]) == 64
 
 
 def test_reader_ignores_partitions_without_manifest_and_filters_range(s3, capsys):

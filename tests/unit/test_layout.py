@@ -1,6 +1,6 @@
 from datetime import date
 
-from mlops.work import layout
+from mlops.lake import layout
 
 
 def test_keys_follow_the_documented_layout():
@@ -19,4 +19,8 @@ def test_partition_labels():
     assert layout.ds_of("2026-10-01T00:00:00+00:00") == "2026-10-01"
     assert layout.partition_of("d/ds=2026-10-03/_manifest.json") == "2026-10-03"
     assert layout.partition_of("d/other") is None
-    assert layout.part_name("digits_drop/incoming/batch 01.csv") == "batch_01"
+    assert layout.part_name("digits_drop/incoming/batch 01.csv").startswith("batch_01-")
+    # names that clean up alike stay apart: the suffix hashes the full landing key
+    a, b = layout.part_name("in/l5 batch ü.csv"), layout.part_name("in/l5_batch__.csv")
+    assert a != b and a.startswith("l5_batch__-") and b.startswith("l5_batch__-")
+    assert layout.part_name("in/l5 batch ü.csv") == a

@@ -6,8 +6,8 @@ import textwrap
 import pytest
 import yaml
 
-from mlops.config import ConfigError
-from mlops.model_config import MODELS_DIR, TRAINING_DIR, load_model, load_models, parse_model
+from mlops.ingestion.config import ConfigError
+from mlops.training.config import MODELS_DIR, TRAINING_DIR, load_model, load_models, parse_model
 
 
 def test_bundled_models_load():
@@ -64,40 +64,107 @@ def test_defaults():
 
 
 @pytest.mark.parametrize(
-    "overrides, message",
+    "overrides, field, message",
     [
-        ({"problem_type": "ranking"}, "problem_type must be one of"),
-        ({"model": "My-Model"}, "must be lower_snake_case"),
-        ({"description": None}, "missing required field 'description'"),
-        ({"estimatr": {}}, "unknown field 'estimatr'"),
-        ({"data__featurs": ["x"]}, "data: unknown field 'featurs'"),
-        ({"data__features": []}, "data: features must be a non-empty list"),
-        ({"data__features": ["age", "progression"]}, "label column 'progression' must not be among the features"),
-        ({"data__features": ["age", "age"]}, "features lists a name twice"),
-        ({"data__split": {"test": 1.5}}, "data: split: field 'test' must be float in [0.01, 0.9]"),
-        ({"data__split": {"test": 0.5, "validation": 0.45}}, "keep at least 10%"),
-        ({"estimator__class": "os.system"}, "estimator: class 'os.system' must be a dotted class path from sklearn.*"),
-        ({"estimator__hyperparameters": [1]}, "hyperparameters must be a mapping"),
-        ({"evaluation__primary_metric": "accuracy"}, "primary_metric 'accuracy' is not a regression metric"),
-        ({"evaluation__direction": "up"}, "direction must be 'min'"),
-        ({"evaluation__thresholds": {"r2": "at least 0.3"}}, "thresholds.r2: expected a comparison like '>= 0.3'"),
-        ({"evaluation__thresholds": {"auc": ">= 0.3"}}, "thresholds.auc: unknown metric"),
-        ({"evaluation__on_fail": "ignore"}, "on_fail must be one of"),
-        ({"retrain__min_new_rows": -1}, "retrain: field 'min_new_rows' must be int"),
-        ({"version__manual_revision": "two"}, "version: field 'manual_revision' must be int"),
-        ({"training__framework": "pytorch"}, "framework must be one of"),
-        ({"estimator__class": "xgboost.XGBRegressor", "training__framework": "sklearn"}, "needs framework 'xgboost'"),
-        ({"training__instance_type": "m5.large"}, "is not a SageMaker type"),
-        ({"training__entry_point": "missing.py"}, "entry_point 'missing.py' is not a file in"),
-        ({"data__features": [f"feature_number_{i}" for i in range(200)]}, "data.features is too long"),
+        ({"problem_type": "ranking"}, "problem_type", "must be 'regression' or 'classification', got 'ranking'"),
+        ({"model": "My-Model"}, "model", "'My-Model' must be lower_snake_case"),
+        ({"model": "other"}, "model", "'other' must match the file name 'm'"),
+        ({"description": None}, "description", "must be a valid string, got nothing"),
+        (
+            {"estimatr": {}},
+            "estimatr",
+            "unknown field 'estimatr'; did you mean 'estimator'? (allowed: model, description, owner, tags, "
+            "problem_type, data, estimator, evaluation, retrain, version, training, deployment)",
+        ),
+        (
+            {"data__featurs": ["x"]},
+            "data.featurs",
+            "unknown field 'featurs'; did you mean 'features'? (allowed: datasets, key, features, label, split)",
+        ),
+        (
+            {"retrain__min_new_row": 5},
+            "retrain.min_new_row",
+            "unknown field 'min_new_row'; did you mean 'min_new_rows'? (allowed: min_new_rows, schedule)",
+        ),
+        ({"data__features": []}, "data.features", "must list at least one entry"),
+        ({"data__features": "age"}, "data.features", "must be a list, got 'age'"),
+        ({"data__features": ["age", "progression"]}, "data.label", "the label column 'progression' must not be among"),
+        ({"data__features": ["age", "age"]}, "data.features", "lists 'age' twice"),
+        ({"data__split": {"test": 1.5}}, "data.split.test", "must be less than or equal to 0.9, got 1.5"),
+        (
+            {"data__split": {"test": 0.5, "validation": 0.45}},
+            "data.split",
+            "validation + test leave 5% of rows to train; keep at least 10%",
+        ),
+        (
+            {"estimator__class": "os.system"},
+            "estimator.class",
+            "'os.system' must be a dotted class path from sklearn.*",
+        ),
+        ({"estimator__hyperparameters": [1]}, "estimator.hyperparameters", "must be a mapping (key: value lines)"),
+        (
+            {"evaluation__primary_metric": "accuracy"},
+            "evaluation.primary_metric",
+            "'accuracy' is not a regression metric; one of mse, rmse, mae, r2",
+        ),
+        ({"evaluation__direction": "up"}, "evaluation.direction", "must be 'min' or 'max', got 'up'"),
+        (
+            {"evaluation__thresholds": {"r2": "at least 0.3"}},
+            "evaluation.thresholds.r2",
+            "expected a comparison like '>= 0.3'",
+        ),
+        (
+            {"evaluation__thresholds": {"auc": ">= 0.3"}},
+            "evaluation.thresholds.auc",
+            "unknown regression metric 'auc'; one of mse, rmse, mae, r2",
+        ),
+        ({"evaluation__thresholds": {"r2": 0.3}}, "evaluation.thresholds.r2", "must be a valid string, got the number"),
+        ({"evaluation__on_fail": "ignore"}, "evaluation.on_fail", "must be 'reject' or 'manual', got 'ignore'"),
+        ({"retrain__min_new_rows": -1}, "retrain.min_new_rows", "must be greater than or equal to 0, got -1"),
+        ({"retrain__min_new_rows": "100"}, "retrain.min_new_rows", "must be a valid integer, got '100'"),
+        ({"version__manual_revision": "two"}, "version.manual_revision", "must be a valid integer, got 'two'"),
+        ({"version__tag": "v 1"}, "version.tag", "'v 1' may hold letters, digits, '.', '_' and '-' only"),
+        ({"version__tag": 1.1}, "version.tag", "must be a valid string, got the number 1.1 (quote it: '1.1')"),
+        ({"training__framework": "pytorch"}, "training.framework", "must be 'sklearn' or 'xgboost', got 'pytorch'"),
+        (
+            {"estimator__class": "xgboost.XGBRegressor", "training__framework": "sklearn"},
+            "training.framework",
+            "estimator xgboost.XGBRegressor needs framework 'xgboost' (the sklearn container has no XGBoost)",
+        ),
+        (
+            {"training__instance_type": "m5.large"},
+            "training.instance_type",
+            "'m5.large' is not a SageMaker instance type",
+        ),
+        ({"training__entry_point": "missing.py"}, "training.entry_point", "'missing.py' is not a file in"),
+        (
+            {"data__features": [f"feature_number_{i}" for i in range(200)]},
+            "data.features",
+            "too long for a SageMaker hyperparameter (2500 chars max)",
+        ),
     ],
 )
-def test_errors_name_the_field(overrides, message, tmp_path):
-    path = tmp_path / "bad.yaml"
+def test_errors_name_file_field_and_what_is_allowed(overrides, field, message, tmp_path):
+    path = tmp_path / "m.yaml"
     path.write_text(yaml.safe_dump(_doc(**overrides)))
     with pytest.raises(ConfigError) as err:
         load_model(path)
-    assert str(err.value).startswith(str(path)) and message in str(err.value)
+    assert str(err.value).splitlines()[0].startswith(f"{path}: {field}: {message}")
+
+
+def test_every_field_problem_of_a_file_is_listed(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(_doc(retrain__shedule=["x"], training__instance_count="two", owner=None)))
+    with pytest.raises(ConfigError) as err:
+        load_model(path)
+    fields = [p.field for p in err.value.problems]
+    assert fields == ["owner", "retrain.shedule", "training.instance_count"]
+    assert "did you mean 'schedule'?" in str(err.value)
+
+
+def test_optional_sections_may_be_left_empty():
+    cfg = parse_model(_doc(retrain=None, version=None, training=None, estimator__hyperparameters=None))
+    assert cfg.retrain_min_new_rows == 100 and cfg.hyperparameters == {} and cfg.training.framework == "sklearn"
 
 
 def test_thresholds_hold():

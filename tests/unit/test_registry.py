@@ -7,10 +7,12 @@ import uuid
 import boto3
 import pytest
 
-from mlops.work import registry, versioning
-from mlops.work.registry import Candidate
-from mlops.work.retrain import DataCursor
-from mlops.work.versioning import Version
+from mlops.registry import metrics, summary
+from mlops.registry import packages as registry
+from mlops.registry import versions as versioning
+from mlops.registry.data_cursor import DataCursor
+from mlops.registry.packages import Candidate
+from mlops.registry.versions import Version
 from tests.unit.test_versioning import linearizable_dynamodb  # noqa: F401  (fixture)
 
 DATA = DataCursor("diabetes_patients", "2026-10-01", "2026-10-21", 21, 442)
@@ -31,7 +33,7 @@ def tables(ddb):
     suffix = uuid.uuid4().hex[:8]
     names = {"versions": f"versions-{suffix}", "metrics": f"metrics-{suffix}"}
     versioning.create_versions_table(ddb, names["versions"])
-    registry.create_metrics_table(ddb, names["metrics"])
+    metrics.create_metrics_table(ddb, names["metrics"])
     return names
 
 
@@ -204,24 +206,24 @@ def test_concurrent_registrations_get_distinct_consecutive_versions(moto_endpoin
 
 def test_metrics_history_is_appended_and_queryable_by_model_and_version(ddb, tables, model):
     t = tables["metrics"]
-    registry.append_metrics_history(ddb, t, model, "V1.0.0.10", {"rmse": 50.0}, "2026-10-22T00:00:00+00:00")
-    registry.append_metrics_history(ddb, t, model, "V1.0.1.0", {"rmse": 49.0}, "2026-10-23")
-    registry.append_metrics_history(ddb, t, model, Version("1.0", 0, 2), {"rmse": 54.5, "r2": 0.44}, "2026-10-20")
-    registry.append_metrics_history(
+    metrics.append_metrics_history(ddb, t, model, "V1.0.0.10", {"rmse": 50.0}, "2026-10-22T00:00:00+00:00")
+    metrics.append_metrics_history(ddb, t, model, "V1.0.1.0", {"rmse": 49.0}, "2026-10-23")
+    metrics.append_metrics_history(ddb, t, model, Version("1.0", 0, 2), {"rmse": 54.5, "r2": 0.44}, "2026-10-20")
+    metrics.append_metrics_history(
         ddb, t, model, "V1.0.0.2", {"rmse": 54.1}, "2026-10-21", attributes={"approval": "Rejected", "rows": 442}
     )
-    registry.append_metrics_history(ddb, t, model, "V1.0.0.2", {"rmse": 54.1}, "2026-10-21")  # a retry: no new row
-    registry.append_metrics_history(ddb, t, "other_model", "V1.0.0.2", {"rmse": 1.0}, "2026-10-21")
+    metrics.append_metrics_history(ddb, t, model, "V1.0.0.2", {"rmse": 54.1}, "2026-10-21")  # a retry: no new row
+    metrics.append_metrics_history(ddb, t, "other_model", "V1.0.0.2", {"rmse": 1.0}, "2026-10-21")
 
-    rows = registry.metrics_history(ddb, t, model, "V1.0.0.2")
+    rows = metrics.metrics_history(ddb, t, model, "V1.0.0.2")
     assert [(r["version"], r["evaluated_at"], r["metrics"]) for r in rows] == [
         ("V1.0.0.2", "2026-10-20", {"rmse": 54.5, "r2": 0.44}),
         ("V1.0.0.2", "2026-10-21", {"rmse": 54.1}),
     ]
-    every = registry.metrics_history(ddb, t, model)
+    every = metrics.metrics_history(ddb, t, model)
     assert [r["version"] for r in every] == ["V1.0.0.2", "V1.0.0.2", "V1.0.0.10", "V1.0.1.0"]  # not text order
     with pytest.raises(ValueError, match="finite"):
-        registry.append_metrics_history(ddb, t, model, "V1.0.0.3", {"rmse": float("nan")})
+        metrics.append_metrics_history(ddb, t, model, "V1.0.0.3", {"rmse": float("nan")})
 
 
 def test_candidate_summary_puts_metrics_beside_production_and_the_decision(sm, ddb, tables, model):
@@ -232,7 +234,7 @@ def test_candidate_summary_puts_metrics_beside_production_and_the_decision(sm, d
     new = candidate(
         model, "train-2", "Rejected", metrics={"rmse": 56.5, "r2": 0.40}, gate_reasons=("rmse 56.5 > 55.0",)
     )
-    subject, message = registry.candidate_summary(new, Version("1.0", 0, 1), production, "arn:new")
+    subject, message = summary.candidate_summary(new, Version("1.0", 0, 1), production, "arn:new")
     assert subject == f"{model} V1.0.0.1: Rejected" and len(subject) <= 100 and "\n" not in subject
     lines = message.splitlines()
     assert lines[0] == f"Model {model}: candidate V1.0.0.1 is Rejected."
@@ -244,7 +246,7 @@ def test_candidate_summary_puts_metrics_beside_production_and_the_decision(sm, d
     assert f"Production package: {old.arn}" in lines and "Model package: arn:new" in lines
     assert "Trained on: diabetes_patients 2026-10-01..2026-10-21 (21 partitions, 442 rows)" in lines
 
-    _, first = registry.candidate_summary(new, Version("1.0", 0, 0), None)
+    _, first = summary.candidate_summary(new, Version("1.0", 0, 0), None)
     assert "(no model in production yet)" in first
 
 

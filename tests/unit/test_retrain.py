@@ -4,10 +4,10 @@ import re
 
 import pytest
 
-from mlops.reader import CuratedReader
-from mlops.work import layout
-from mlops.work.retrain import DataCursor
-from mlops.work.s3 import put_json
+from mlops.aws.s3 import put_json
+from mlops.lake import layout
+from mlops.lake.reader import CuratedReader
+from mlops.registry.data_cursor import DataCursor
 
 DATASET = "diabetes_patients"
 

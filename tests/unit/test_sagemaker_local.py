@@ -257,26 +257,38 @@ def test_job_names_are_unique(sm, data):
     assert wait(sm, config["TrainingJobName"])[0]["TrainingJobStatus"] == "Completed"
 
 
-def test_stop_and_max_runtime_end_stopped_with_the_saved_model(sm, data):
+def _log_messages(moto_endpoint: str, job: str) -> list[str]:
+    logs = _client("logs", moto_endpoint)
+    group = "/aws/sagemaker/TrainingJobs"
+    streams = logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=f"{job}/")["logStreams"]
+    return [
+        e["message"]
+        for s in streams
+        for e in logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"], startFromHead=True)["events"]
+    ]
+
+
+def test_stop_and_max_runtime_end_stopped_with_the_saved_model(sm, data, moto_endpoint):
     stopped = job_config(data["bucket"], sleep=60)
     timed_out = job_config(data["bucket"], sleep=60)
     timed_out["StoppingCondition"]["MaxRuntimeInSeconds"] = 2
     for config in (stopped, timed_out):
         sm.create_training_job(**config)
     name = stopped["TrainingJobName"]
-    deadline = time.monotonic() + 20
-    while sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] != "Training":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    time.sleep(1)  # the script saves its model, then sleeps
+    deadline = time.monotonic() + 60  # a deadline for the script's own word, not a timing window
+    while "model saved" not in _log_messages(moto_endpoint, name):  # it saved its model and now sleeps
+        assert time.monotonic() < deadline, "the script never logged 'model saved'"
+        time.sleep(0.2)
     sm.stop_training_job(TrainingJobName=name)
-    desc, seen = wait(sm, name, timeout=15)
+    desc, seen = wait(sm, name, timeout=60)
     assert seen[-1] == "Stopped" and set(seen) <= {"Stopping", "Stopped"} and desc["SecondaryStatus"] == "Stopped"
     assert "model.json" in read_tar(data["s3"], desc["ModelArtifacts"]["S3ModelArtifacts"])
+    assert "done" not in _log_messages(moto_endpoint, name)  # stopped in its sleep, not finished
 
-    desc, _ = wait(sm, timed_out["TrainingJobName"], timeout=20)
+    desc, _ = wait(sm, timed_out["TrainingJobName"], timeout=60)
     assert (desc["TrainingJobStatus"], desc["SecondaryStatus"]) == ("Stopped", "MaxRuntimeExceeded")
-    assert 2 <= (desc["TrainingEndTime"] - desc["TrainingStartTime"]).total_seconds() < 12
+    assert (desc["TrainingEndTime"] - desc["TrainingStartTime"]).total_seconds() >= 2  # not before its limit
+    assert "done" not in _log_messages(moto_endpoint, timed_out["TrainingJobName"])  # the limit ended it
 
     with pytest.raises(ClientError) as err:
         sm.stop_training_job(TrainingJobName=name)

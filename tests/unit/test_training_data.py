@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from embedded_stack.seed import diabetes_frame
-from mlops.model_config import MODELS_DIR, load_model
-from mlops.reader import CuratedReader
-from mlops.work.publish import Part, publish_partition
-from mlops.work.s3 import get_json, list_keys
-from mlops.work.training_data import assemble, partition_inventory, should_retrain, split_frame, split_of
+from mlops.aws.s3 import get_json, list_keys
+from mlops.ingestion.publish import Part, publish_partition
+from mlops.lake.reader import CuratedReader
+from mlops.training.config import MODELS_DIR, load_model
+from mlops.training.data import assemble, partition_inventory, should_retrain, split_frame, split_of
 
 CFG = load_model(MODELS_DIR / "diabetes_progression.yaml")
 COLUMNS = [CFG.key, *CFG.features, CFG.label]

@@ -11,8 +11,8 @@ import tarfile
 import pytest
 
 from embedded_stack.seed import diabetes_frame, digits_frame
-from mlops.model_config import MODELS_DIR, TRAINING_DIR, load_model
-from mlops.work.training_data import split_frame
+from mlops.training.config import MODELS_DIR, TRAINING_DIR, load_model
+from mlops.training.data import split_frame
 
 TRAIN_PY = TRAINING_DIR / "train.py"
 

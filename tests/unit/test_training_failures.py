@@ -11,9 +11,9 @@ import boto3
 import pytest
 
 from embedded_stack.sagemaker_local import start_server
-from mlops.model_config import MODELS_DIR, load_model
-from mlops.work import registry
-from mlops.work.training_job import training_job_request, upload_source_dir
+from mlops.registry import packages as registry
+from mlops.training.config import MODELS_DIR, load_model
+from mlops.training.job import training_job_request, upload_source_dir
 from tests.conftest import set_aws_connection
 
 ROLE = "arn:aws:iam::123456789012:role/mlops-sagemaker-execution"

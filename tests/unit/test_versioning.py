@@ -8,8 +8,8 @@ from collections import defaultdict
 import boto3
 import pytest
 
-from mlops.work import versioning
-from mlops.work.versioning import Version, VersionBusy, VersionConflict, VersionError
+from mlops.registry import versions as versioning
+from mlops.registry.versions import Version, VersionBusy, VersionConflict, VersionError
 
 
 @pytest.fixture

@@ -1,1 +1,1 @@
-"""Thin Airflow adapters over `mlops.work`: operators and DAG factories."""
+"""The only package that imports Airflow: defaults, Assets, and one subpackage per stage (DAG factory + operators)."""

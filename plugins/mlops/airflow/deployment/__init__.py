@@ -1,0 +1,1 @@
+"""Deployment DAGs: one per model file, thin operators over `mlops.deployment` and the provider's SageMaker operators."""

@@ -1,0 +1,1 @@
+"""Ingestion DAGs: one per source file, thin operators over `mlops.ingestion`."""

@@ -1,0 +1,1 @@
+"""Training DAGs: one per model file, thin operators over `mlops.training`."""

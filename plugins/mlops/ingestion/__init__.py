@@ -1,0 +1,1 @@
+"""Ingestion: source configuration, extraction, landing files, validation, publishing, one interval's steps."""

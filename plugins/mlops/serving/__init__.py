@@ -1,0 +1,1 @@
+"""Serving: predictions from a model's production endpoint (mlops.serving.predict)."""

@@ -1,1 +1,0 @@
-"""Plain-Python work parts: no Airflow imports, tested with plain pytest."""
