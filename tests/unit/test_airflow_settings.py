@@ -32,7 +32,10 @@ def test_the_repo_file_gives_the_stack_its_connections_with_ports_filled():
     assert aws.extra_dejson == {
         "endpoint_url": "http://127.0.0.1:21500",
         "region_name": "us-east-1",
-        "service_config": {"sagemaker": {"endpoint_url": "http://127.0.0.1:21510"}},
+        "service_config": {
+            "sagemaker": {"endpoint_url": "http://127.0.0.1:21510"},
+            "sagemaker-runtime": {"endpoint_url": "http://127.0.0.1:21510"},
+        },
     }
 
 
