@@ -147,17 +147,35 @@ def _label_type(declared: list[str]) -> str:
     return "str"
 
 
+def _label_suite(dataset: str) -> Path | None:
+    """The suite of the source table feeding `dataset`. Source files are read one by one, so a
+    broken one (its DAG a config-error stand-in) does not break the predictions DAGs; if none that
+    loads feeds the dataset, the suite named after it (a table's default)."""
+    from mlops.ingestion.config import EXPECTATIONS_DIR, SOURCES_DIR, load_source
+    from mlops.project import ConfigError
+
+    for path in sorted(SOURCES_DIR.glob("*.yaml")):
+        try:
+            source = load_source(path)
+        except ConfigError:
+            continue
+        for table in source.tables:
+            if table.dataset == dataset:
+                return table.suite_path
+    fallback = EXPECTATIONS_DIR / f"{dataset}.json"
+    return fallback if fallback.is_file() else None
+
+
 def schema_for(model) -> PredictionSchema:
     """The schema of a model (a mlops.training.config.ModelConfig); a classifier's labels take the
     type its first training dataset's suite declares for the label (so they join with it as they are)."""
     label_type = "str"
     if model.problem_type == "classification":
-        from mlops.ingestion.config import load_sources
         from mlops.ingestion.validate import column_contract, load_suite_document
 
-        tables = [t for s in load_sources() for t in s.tables if t.dataset == model.datasets[0]]
-        if tables and tables[0].suite_path.is_file():
-            label_type = _label_type(column_contract(load_suite_document(tables[0].suite_path)).types.get(model.label))
+        suite = _label_suite(model.datasets[0])
+        if suite is not None and suite.is_file():
+            label_type = _label_type(column_contract(load_suite_document(suite)).types.get(model.label))
     return PredictionSchema(model.name, model.problem_type, tuple(model.features), label_type)
 
 
