@@ -197,20 +197,35 @@ def measure_clients(make_call, requests: int, warmup: int = 200) -> dict:
 # --- servers ------------------------------------------------------------------------------------
 
 
-def run_ours(tar_path: Path, workdir: Path, bodies: list[bytes], requests: int, port: int, moto_port: int) -> dict:
+def run_ours(
+    tar_path: Path, workdir: Path, bodies: list[bytes], requests: int, port: int, moto_port: int, instances: int = 1
+) -> dict:
     """Start the plane child, measure boto3 and http.client against it; ModelLatency from its samples."""
     out = workdir / "model-latency.json"
     state = workdir / "plane-state"
     shutil.rmtree(state, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
-    argv = [sys.executable, "-m", "bench.serving_plane", str(tar_path), str(state), str(port), str(moto_port), "1"]
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.serving_plane",
+        str(tar_path),
+        str(state),
+        str(port),
+        str(moto_port),
+        str(instances),
+    ]
+    log_path = workdir / f"plane-{instances}.log"
+    log_file = open(log_path, "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
-        [*argv, str(out)], cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [*argv, str(out)], cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file, text=True
     )
     try:
         line = proc.stdout.readline()
         if not line.startswith("READY "):
-            raise RuntimeError(f"the plane did not start: {line!r} (exit {proc.poll()})")
+            proc.wait(10)
+            raise RuntimeError(f"the plane did not start (exit {proc.poll()}): {log_path.read_text()[-2000:]}")
+        threading.Thread(target=proc.stdout.read, daemon=True).start()  # whatever else it prints
         url = line.split()[1]
         boto = measure_clients(boto3_caller(url, bodies), requests)
         port_used = int(url.rsplit(":", 1)[1])
@@ -218,6 +233,7 @@ def run_ours(tar_path: Path, workdir: Path, bodies: list[bytes], requests: int, 
     finally:
         proc.stdin.close()
         proc.wait(60)
+        log_file.close()
     samples = json.loads(out.read_text())
     measured = samples[200 : 200 + requests]  # the boto3 c=1 run, after its warm-up
     return {
@@ -237,7 +253,7 @@ def save_mlflow_model(model_dir: Path, out: Path) -> None:
         raise RuntimeError(f"saving the MLflow model failed: {proc.stderr[-2000:]}")
 
 
-def run_mlflow(mlflow_model: Path, workdir: Path, rows, requests: int, port: int) -> dict:
+def run_mlflow(mlflow_model: Path, workdir: Path, rows, requests: int, port: int, workers: int = 1) -> dict:
     bodies = [json.dumps({"inputs": [row]}).encode() for row in rows]
     env = {
         **os.environ,
@@ -246,9 +262,11 @@ def run_mlflow(mlflow_model: Path, workdir: Path, rows, requests: int, port: int
     }
     env.pop("PYTHONPATH", None)
     argv = [str(MLFLOW_VENV / "bin" / "mlflow"), "models", "serve", "-m", str(mlflow_model), "--env-manager",
-            "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"]  # fmt: skip
+            "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]  # fmt: skip
     log_file = open(workdir / "mlflow-serve.log", "wb")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        argv, cwd=workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -302,12 +320,17 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
             handler = handler_in_process(model_dir, bodies, requests)
             ours = run_ours(tar_path, workdir, bodies, requests, port(0), port(1))
             mlflow = run_mlflow(workdir / "mlflow-model", workdir, rows, requests, port(2))
+            two = run_ours(tar_path, workdir, bodies, requests, port(3), port(4), instances=2)
+            mlflow2 = run_mlflow(workdir / "mlflow-model", workdir, rows, requests, port(5), workers=2)
             rounds.append(
                 {
                     "load_average_1m": round(load, 2),
                     "handler": {"p50_us": percentile(handler, 0.5), "p99_us": percentile(handler, 0.99)},
                     **{f"ours_{k}": v for k, v in ours.items()},
                     "mlflow_http": mlflow["http"],
+                    "ours_2_instances_boto3": two["boto3"],
+                    "ours_2_instances_http": two["http"],
+                    "mlflow_2_workers_http": mlflow2["http"],
                 }
             )
             r = rounds[-1]
@@ -323,8 +346,7 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
         return _best_median([r[path][key] for r in rounds], lower_is_better=not key.startswith("rps"))
 
     summary = {
-        path: {key: figure(path, key) for key in rounds[0][path]}
-        for path in ("handler", "ours_model_latency", "ours_boto3", "ours_http", "mlflow_http")
+        path: {key: figure(path, key) for key in rounds[0][path]} for path in rounds[0] if path != "load_average_1m"
     }
     ml, oh, ob = summary["mlflow_http"], summary["ours_http"], summary["ours_boto3"]
     ratios = {
@@ -332,6 +354,8 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
         "boto3_p50_vs_mlflow": ob["p50_us"]["median"] / ml["p50_us"]["median"],
         "http_rps_c1_vs_mlflow": oh["rps_c1"]["median"] / ml["rps_c1"]["median"],
         "http_rps_c8_vs_mlflow": oh["rps_c8"]["median"] / ml["rps_c8"]["median"],
+        "http_rps_c8_2_instances_vs_mlflow_2_workers": summary["ours_2_instances_http"]["rps_c8"]["median"]
+        / summary["mlflow_2_workers_http"]["rps_c8"]["median"],
         "boto3_rps_c1_vs_mlflow": ob["rps_c1"]["median"] / ml["rps_c1"]["median"],
         "boto3_rps_c8_vs_mlflow": ob["rps_c8"]["median"] / ml["rps_c8"]["median"],
     }
@@ -351,7 +375,10 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
         s = summary.get(path)
         if not s or "rps_c1" not in s:
             return ["", ""]
-        return [f"{s['rps_c1']['median']:.0f} ({s['rps_c1']['best']:.0f})", f"{s['rps_c8']['median']:.0f} ({s['rps_c8']['best']:.0f})"]
+        return [
+            f"{s['rps_c1']['median']:.0f} ({s['rps_c1']['best']:.0f})",
+            f"{s['rps_c8']['median']:.0f} ({s['rps_c8']['best']:.0f})",
+        ]
 
     names = {
         "handler": "handler in process",
@@ -359,9 +386,14 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
         "ours_boto3": "ours: boto3 InvokeEndpoint",
         "ours_http": "ours: http.client",
         "mlflow_http": "MLflow serve: http.client",
+        "ours_2_instances_boto3": "ours, 2 instances: boto3",
+        "ours_2_instances_http": "ours, 2 instances: http.client",
+        "mlflow_2_workers_http": "MLflow serve, 2 workers: http",
     }
     print()
-    print(f"serving: digits XGBClassifier {MODEL_PARAMS}, model.joblib {size_mb:.2f} MB, {requests} requests x {repeat} rounds")
+    print(
+        f"serving: digits XGBClassifier {MODEL_PARAMS}, model.joblib {size_mb:.2f} MB, {requests} requests x {repeat} rounds"
+    )
     print("median of rounds (best in parentheses); latencies in us, single-row requests")
     print(table(["path", "p50 us", "p99 us", "req/s c=1", "req/s c=8"], [[names[p], *lat(p), *rps(p)] for p in names]))
     print()
@@ -372,6 +404,9 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
     print(f"ours/MLflow req/s (http) c=1 {ratios['http_rps_c1_vs_mlflow']:.2f}x, c=8 {ratios['http_rps_c8_vs_mlflow']:.2f}x"
           f" (goal >= 3x): {verdict(goals['http_rps_c1_ge_3x_mlflow'])}/{verdict(goals['http_rps_c8_ge_3x_mlflow'])};"
           f" boto3/MLflow c=1 {ratios['boto3_rps_c1_vs_mlflow']:.2f}x, c=8 {ratios['boto3_rps_c8_vs_mlflow']:.2f}x")  # fmt: skip
+    print(
+        f"2 instances / MLflow 2 workers req/s (http) c=8: {ratios['http_rps_c8_2_instances_vs_mlflow_2_workers']:.2f}x"
+    )
     doc = {
         "model": {"estimator": "xgboost.XGBClassifier", "params": MODEL_PARAMS, "model_joblib_mb": round(size_mb, 2)},
         "requests_per_round": requests,
