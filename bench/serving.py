@@ -39,6 +39,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from bench.common import REPO, free_port, log, median, table, verdict, write_results
@@ -185,13 +186,50 @@ def boto3_caller(url: str, bodies: list[bytes]):
     return make
 
 
-def measure_clients(make_call, requests: int, warmup: int = 200) -> dict:
+def _tree(pid: int) -> list[int]:
+    """pid and its descendants (`mlflow models serve` runs uvicorn as its child)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            todo += [int(c) for c in task.read_text().split()]
+    return out
+
+
+def cpu_seconds(pid: int, descendants: bool) -> float:
+    """User + system CPU time so far of a process (and its descendants), all threads (/proc/<pid>/stat)."""
+    total = 0
+    for p in _tree(pid) if descendants else [pid]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measure_clients(make_call, requests: int, pids: dict[str, int] | None = None, warmup: int = 200) -> dict:
+    # pids: name -> pid; a name ending in "+" counts the process's descendants too (MLflow's uvicorn)
+    """p50/p99 and requests/s at concurrency 1, requests/s at 8; CPU µs per request of this process (the
+    client) and of each of `pids` during the c=1 run: where the time goes, whatever else the machine runs."""
     call = make_call()
     for i in range(warmup):
         call(i)
+    pids = pids or {}
+    before = {name: cpu_seconds(pid, name.endswith("+")) for name, pid in pids.items()}
+    client_before = time.process_time()
     samples, c1 = _latencies(call, requests)
+    cpu = {"client": (time.process_time() - client_before) / requests * 1e6}
+    cpu |= {name: (cpu_seconds(pid, name.endswith("+")) - before[name]) / requests * 1e6 for name, pid in pids.items()}
     c8 = _run_threads(8, max(requests // 8, 1), make_call)
-    return {"p50_us": percentile(samples, 0.5), "p99_us": percentile(samples, 0.99), "rps_c1": c1, "rps_c8": c8}
+    return {
+        "p50_us": percentile(samples, 0.5),
+        "p99_us": percentile(samples, 0.99),
+        "rps_c1": c1,
+        "rps_c8": c8,
+        "cpu_us_per_request_c1": {k: round(v) for k, v in cpu.items()},
+    }
 
 
 # --- servers ------------------------------------------------------------------------------------
@@ -227,9 +265,14 @@ def run_ours(
             raise RuntimeError(f"the plane did not start (exit {proc.poll()}): {log_path.read_text()[-2000:]}")
         threading.Thread(target=proc.stdout.read, daemon=True).start()  # whatever else it prints
         url = line.split()[1]
-        boto = measure_clients(boto3_caller(url, bodies), requests)
+        with urllib.request.urlopen(f"{url}/local/endpoints") as resp:
+            servers = json.loads(resp.read())["bench"]["Variants"][0]["Servers"]
+        pids = {"plane": proc.pid} | {f"model server {i}": s["Pid"] for i, s in enumerate(servers)}
+        boto = measure_clients(boto3_caller(url, bodies), requests, pids)
         port_used = int(url.rsplit(":", 1)[1])
-        plain = measure_clients(http_caller(port_used, "/endpoints/bench/invocations", bodies, "text/csv"), requests)
+        plain = measure_clients(
+            http_caller(port_used, "/endpoints/bench/invocations", bodies, "text/csv"), requests, pids
+        )
     finally:
         proc.stdin.close()
         proc.wait(60)
@@ -282,7 +325,8 @@ def run_mlflow(mlflow_model: Path, workdir: Path, rows, requests: int, port: int
             if time.monotonic() > deadline:
                 raise RuntimeError("mlflow models serve did not answer /ping within 120 s")
             time.sleep(0.2)
-        return {"http": measure_clients(http_caller(port, "/invocations", bodies, "application/json"), requests)}
+        caller = http_caller(port, "/invocations", bodies, "application/json")
+        return {"http": measure_clients(caller, requests, {"mlflow serve+": proc.pid} if workers == 1 else None)}
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(30)
@@ -346,7 +390,9 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
         return _best_median([r[path][key] for r in rounds], lower_is_better=not key.startswith("rps"))
 
     summary = {
-        path: {key: figure(path, key) for key in rounds[0][path]} for path in rounds[0] if path != "load_average_1m"
+        path: {key: figure(path, key) for key in rounds[0][path] if not key.startswith("cpu")}
+        for path in rounds[0]
+        if path != "load_average_1m"
     }
     ml, oh, ob = summary["mlflow_http"], summary["ours_http"], summary["ours_boto3"]
     ratios = {
@@ -404,6 +450,9 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
     print(f"ours/MLflow req/s (http) c=1 {ratios['http_rps_c1_vs_mlflow']:.2f}x, c=8 {ratios['http_rps_c8_vs_mlflow']:.2f}x"
           f" (goal >= 3x): {verdict(goals['http_rps_c1_ge_3x_mlflow'])}/{verdict(goals['http_rps_c8_ge_3x_mlflow'])};"
           f" boto3/MLflow c=1 {ratios['boto3_rps_c1_vs_mlflow']:.2f}x, c=8 {ratios['boto3_rps_c8_vs_mlflow']:.2f}x")  # fmt: skip
+    for path in ("ours_boto3", "ours_http", "mlflow_http"):
+        cpu = ", ".join(f"{k.rstrip('+')} {v}" for k, v in rounds[-1][path]["cpu_us_per_request_c1"].items())
+        print(f"CPU us per request at c=1 (last round), {names[path]}: {cpu}")
     print(
         f"2 instances / MLflow 2 workers req/s (http) c=8: {ratios['http_rps_c8_2_instances_vs_mlflow_2_workers']:.2f}x"
     )
