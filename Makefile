@@ -18,7 +18,7 @@ help:
 	@echo "make test-py311  unit and DAG tests on Python 3.11 as well"
 	@echo "make up/down  start/stop the embedded stack (PostgreSQL, moto, Airflow) for interactive use"
 	@echo "make status   which stack processes are running"
-	@echo "make bench    benchmarks (ingest, DAG parse time, training runner overhead, training DAG); writes bench/results/"
+	@echo "make bench    benchmarks (ingest, DAG parse time, training runner overhead, training DAG, serving); writes bench/results/"
 	@echo "make lint     ruff"
 	@echo "make lock     re-lock requirements/lock.txt after changing requirements.txt or requirements/dev.in"
 	@echo "make clean    stop the stack and delete its state (.local/)"
@@ -73,7 +73,16 @@ down:
 status: venv
 	$(BIN)/python -m embedded_stack status
 
-bench: venv
+# MLflow's scoring server, the serving benchmark's baseline, in its own venv: its pins clash with Airflow's.
+BENCH_MLFLOW_VENV := .venv-bench-mlflow
+BENCH_MLFLOW_STAMP := $(BENCH_MLFLOW_VENV)/.installed
+$(BENCH_MLFLOW_STAMP): requirements/bench-mlflow.txt | $(STAMP)
+	@echo "creating $(BENCH_MLFLOW_VENV) and installing requirements/bench-mlflow.txt (MLflow, isolated from Airflow's pins)"
+	@test -x $(BENCH_MLFLOW_VENV)/bin/python || $(BIN)/uv venv -q --python $(BIN)/python $(BENCH_MLFLOW_VENV)
+	@$(BIN)/uv pip install -q --python $(BENCH_MLFLOW_VENV)/bin/python -r requirements/bench-mlflow.txt
+	@touch $@
+
+bench: venv $(BENCH_MLFLOW_STAMP)
 	$(BIN)/python -m bench
 
 lint: venv

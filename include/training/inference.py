@@ -438,7 +438,39 @@ def predict_values(bundle: dict, data):
 
 def predict_proba(bundle: dict, data):
     """Classification: probabilities, column j for `bundle['classes'][j]`."""
-    return _estimator_call(bundle["estimator"].predict_proba, _model_input(bundle, data))
+    X = _model_input(bundle, data)
+    estimator = bundle["estimator"]
+    fast = _xgboost_proba(estimator) if type(estimator).__module__.startswith("xgboost") else None
+    return _estimator_call(fast or estimator.predict_proba, X)
+
+
+def _xgboost_proba(estimator):
+    """XGBClassifier.predict_proba without the scikit-learn wrapper's per-call global config switches and
+    checks (~100 us of a single-row request): the booster's inplace_predict over the same iteration range
+    (best_iteration after early stopping, else every tree), for the softprob and binary:logistic
+    objectives with tree boosters; None (use predict_proba) for anything else."""
+    if getattr(estimator, "objective", None) not in ("multi:softprob", "binary:logistic") or getattr(
+        estimator, "booster", None
+    ) not in (None, "gbtree", "dart"):
+        return None
+    try:
+        booster = estimator.get_booster()
+    except Exception:  # not fitted: predict_proba says so
+        return None
+    try:  # as XGBModel._get_iteration_range: best_iteration exists only after early stopping
+        iteration_range = (0, estimator.best_iteration + 1)
+    except AttributeError:
+        iteration_range = (0, 0)
+
+    def fast(X):
+        out = booster.inplace_predict(X, iteration_range=iteration_range)
+        if out.ndim == 1:  # binary:logistic: P(class 1) per row
+            import numpy as np
+
+            return np.column_stack([1.0 - out, out])
+        return out
+
+    return fast
 
 
 def _estimator_call(method, X):
