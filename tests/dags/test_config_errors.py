@@ -154,8 +154,8 @@ def parsed(project, tmp_path_factory) -> dict:
 
 def test_dag_ids_derive_from_the_configuration_files(project, parsed):
     ids = expected_dag_ids(project / "include")
-    added = {"ingest_clinic_copy", "train_digits_copy", "deploy_digits_copy"}
-    broken = {"ingest_clinic_typo", "train_diabetes_typo", "deploy_diabetes_typo"}
+    added = {"ingest_clinic_copy", "train_digits_copy", "deploy_digits_copy", "ingest_predictions_digits_copy"}
+    broken = {"ingest_clinic_typo", "train_diabetes_typo", "deploy_diabetes_typo", "ingest_predictions_diabetes_typo"}
     assert added | broken <= ids
     assert set(parsed["dags"]) == ids
     assert expected_dag_ids() == ids - added - broken
@@ -174,6 +174,9 @@ def test_a_bad_file_leaves_the_other_dags_and_no_import_error(parsed):
         "deploy_diabetes_progression",
         "deploy_digits_classifier",
         "deploy_digits_copy",
+        "ingest_predictions_diabetes_progression",
+        "ingest_predictions_digits_classifier",
+        "ingest_predictions_digits_copy",
     }
     assert parsed["dags"]["ingest_clinic_copy"]["tasks"] == [
         "extract_patients",

@@ -138,7 +138,7 @@ def test_unpacked_bundle_imports_every_dag_with_the_pinned_airflow(unpacked):
     assert unpacked["errors"] == {}
     assert set(unpacked["dags"]) == expected_dag_ids(REPO / "include")
     # .airflowignore keeps the training scripts under include/ out of the DAG processor.
-    assert unpacked["files"] == ["deploy_models.py", "ingest_sources.py", "train_models.py"]
+    assert unpacked["files"] == ["deploy_models.py", "ingest_predictions.py", "ingest_sources.py", "train_models.py"]
     assert unpacked["plugins"] == ["mlops"]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, server_state_dir
 
 E2E_DIR = Path(__file__).parent
 
@@ -51,13 +51,14 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+def stack():
     from embedded_stack import stack as st
     from embedded_stack.paths import StackConfig
     from embedded_stack.seed import seed_clinic
 
+    state, remove_state = server_state_dir("stack")
     cfg = StackConfig(
-        state=tmp_path_factory.mktemp("stack"),
+        state=state,
         pg_port=free_port(),
         moto_port=free_port(),
         airflow_port=free_port(),
@@ -80,6 +81,7 @@ def stack(tmp_path_factory):
         yield Stack(cfg, env, api, st.aws_client(cfg, "s3"), pg)
     finally:
         st.down(cfg)
+        remove_state()
 
 
 @pytest.fixture

@@ -55,6 +55,10 @@ MOTO_CANNOT_ENFORCE = {
     "resource '*', so resource-scoped allows and denies of those services are checked on the documents",
     "trust-policies": "roles are assumed before authentication is switched on (moto cannot evaluate service "
     "principals), so who may assume which role is checked on the trust documents",
+    "sagemaker-serving-names": "moto authorizes SageMaker and SageMaker Runtime calls against resource '*', so "
+    "an allow scoped to the project's endpoint, endpoint-config and model names never matches there: the MWAA "
+    "role's deploy grants and the scientists' InvokeEndpoint are checked on the documents (moto does enforce "
+    "the scientists' Deny on '*')",
 }
 
 
@@ -109,6 +113,13 @@ def _copy_infra(dest: Path) -> Path:
 
 
 ROOTS = ("envs/dev", "envs/prod", "bootstrap")
+
+# Serving (plugins/mlops/training/run.py, plugins/mlops/deployment/config.py): a training job writes
+# s3://<artifacts>/models/<model>/runs/<stamp>/output/<job>/output/model.tar.gz; endpoints capture
+# to s3://<artifacts>/data-capture/<endpoint>/<variant>/yyyy/mm/dd/hh/.
+SERVED_MODEL_KEY = "models/digits_classifier/runs/r1/output/digits-classifier-r1/output/model.tar.gz"
+CAPTURE_PREFIX = "data-capture"
+CAPTURE_KEY = f"{CAPTURE_PREFIX}/digits-classifier/v1-0-3/2026/10/01/12/00-00-000-0a1b2c3d.jsonl"
 
 
 def access_denied(call) -> None:
@@ -564,6 +575,8 @@ def world(deployed):
         (b["landing"], "digits_drop/incoming/day1.csv"): b"a,b\n1,2\n",
         (b["curated"], "diabetes_patients/ds=2026-10-01/_manifest.json"): b"{}",
         (b["artifacts"], "models/diabetes_progression/runs/r1/data/train/data.csv"): b"x\n1\n",
+        (b["artifacts"], SERVED_MODEL_KEY): b"model.tar.gz",
+        (b["artifacts"], CAPTURE_KEY): b'{"captureData": {}}\n',
     }
     for (bucket, key), body in seed.items():
         s3.put_object(Bucket=bucket, Key=key, Body=body)
@@ -899,6 +912,187 @@ def test_trust_policies(deployed):
     # the CI role: GitHub Actions only (applied with github_repository, no other principals)
     provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
     assert principals["mlops-dev-ci-deploy"] == [{"Federated": provider}]
+
+
+# --- serving: endpoints, their data capture, the model artifacts they serve
+
+
+def _project_models() -> list[str]:
+    """The models of include/models/*.yaml (each file's `model:`)."""
+    names = []
+    for path in sorted((REPO / "include" / "models").glob("*.yaml")):
+        match = re.search(r"^model:\s*([A-Za-z0-9_-]+)", path.read_text(), re.MULTILINE)
+        assert match, path
+        names.append(match.group(1))
+    assert names
+    return names
+
+
+def _serving_arns(model: str) -> dict[str, str]:
+    """The ARNs of one deployment of `model`, named by the deployment code itself."""
+    from mlops.deployment.requests import resource_name
+    from mlops.registry.packages import endpoint_name
+
+    sm = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+    name = resource_name(model, "V1.0.3", "0a1b2c3d")
+    return {
+        "endpoint": f"{sm}:endpoint/{endpoint_name(model)}".lower(),  # SageMaker ARNs carry names in lower case
+        "endpoint-config": f"{sm}:endpoint-config/{name}".lower(),
+        "model": f"{sm}:model/{name}".lower(),
+    }
+
+
+FOREIGN_SERVING_ARNS = {
+    "endpoint": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/someone-elses-endpoint",
+    "endpoint-config": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint-config/someone-elses-config",
+    "model": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/someone-elses-model",
+}
+SERVING_CHANGES = (
+    "sagemaker:CreateModel",
+    "sagemaker:DeleteModel",
+    "sagemaker:CreateEndpointConfig",
+    "sagemaker:DeleteEndpointConfig",
+    "sagemaker:CreateEndpoint",
+    "sagemaker:UpdateEndpoint",
+    "sagemaker:DeleteEndpoint",
+    "sagemaker:UpdateEndpointWeightsAndCapacities",
+)
+SERVING_READS = {  # action -> the resource it describes
+    "sagemaker:DescribeModel": "model",
+    "sagemaker:DescribeEndpointConfig": "endpoint-config",
+    "sagemaker:DescribeEndpoint": "endpoint",
+}
+
+
+def test_scientist_cannot_create_update_or_delete_endpoints(world):
+    """What a scientist may not do to what is served, refused by moto as AccessDenied (the explicit
+    Deny on '*'); listing, which the same role may do, answers."""
+    sm = world["as"]("scientist", "sagemaker")
+    assert "Endpoints" in sm.list_endpoints()  # authenticated and authorized: the denials below are the policy's
+    name = "digits-classifier"
+    config = "digits-classifier-v1-0-3-0a1b2c3d"
+    variant = [{"VariantName": "v1-0-3", "ModelName": config, "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}]
+    calls = {
+        "CreateEndpoint": lambda: sm.create_endpoint(EndpointName=name, EndpointConfigName=config),
+        "UpdateEndpoint": lambda: sm.update_endpoint(EndpointName=name, EndpointConfigName=config),
+        "DeleteEndpoint": lambda: sm.delete_endpoint(EndpointName=name),
+        "UpdateEndpointWeightsAndCapacities": lambda: sm.update_endpoint_weights_and_capacities(
+            EndpointName=name, DesiredWeightsAndCapacities=[{"VariantName": "v1-0-3", "DesiredWeight": 0.5}]
+        ),
+        "CreateEndpointConfig": lambda: sm.create_endpoint_config(
+            EndpointConfigName=config, ProductionVariants=variant
+        ),
+        "DeleteEndpointConfig": lambda: sm.delete_endpoint_config(EndpointConfigName=config),
+        "CreateModel": lambda: sm.create_model(
+            ModelName=config,
+            ExecutionRoleArn=world["roles"]["sagemaker"],
+            PrimaryContainer={"Image": "123.dkr.ecr.eu-west-1.amazonaws.com/x:1", "ModelDataUrl": "s3://b/k"},
+        ),
+        "DeleteModel": lambda: sm.delete_model(ModelName=config),
+    }
+    assert {f"sagemaker:{a}" for a in calls} == set(SERVING_CHANGES)
+    for call in calls.values():
+        access_denied(call)
+
+
+def test_serving_grants_on_the_documents(world, deployed):
+    """MOTO_CANNOT_ENFORCE['sagemaker-serving-names']: the MWAA role deploys the project's models and
+    nothing else; scientists and their notebooks invoke and describe the project's endpoints and are
+    explicitly denied every change, on any endpoint; no other role serves or invokes."""
+    state, roles = deployed["state"], world["roles"]
+
+    def ev(role, action, resource, ctx=None):
+        return evaluate(_role_policies(state, roles[role]), action, resource, ctx)
+
+    project = [_serving_arns(model) for model in _project_models()]
+    everything = [arn for arns in [*project, FOREIGN_SERVING_ARNS] for arn in arns.values()]
+    for arns in project:
+        for action in (*SERVING_CHANGES, *SERVING_READS, "sagemaker:AddTags", "sagemaker:ListTags"):
+            for arn in arns.values():
+                assert ev("mwaa", action, arn) == "Allow", (action, arn)
+        assert ev("mwaa", "sagemaker:InvokeEndpoint", arns["endpoint"]) == "Allow"
+        for role in ("scientist", "notebook"):
+            assert ev(role, "sagemaker:InvokeEndpoint", arns["endpoint"]) == "Allow", role
+            for action, kind in SERVING_READS.items():
+                assert ev(role, action, arns[kind]) == "Allow", (role, action)
+    # another name, or a shadow endpoint beside the production one: not the pipeline's to touch
+    for arn in [*FOREIGN_SERVING_ARNS.values(), project[0]["endpoint"] + "-shadow"]:
+        for action in (*SERVING_CHANGES, "sagemaker:InvokeEndpoint", "sagemaker:AddTags"):
+            assert ev("mwaa", action, arn) == "ImplicitDeny", (action, arn)
+    for role in ("scientist", "notebook"):
+        for action in SERVING_CHANGES:
+            for arn in [*everything, "*"]:
+                assert ev(role, action, arn) == "Deny", (role, action, arn)
+        assert ev(role, "sagemaker:InvokeEndpoint", FOREIGN_SERVING_ARNS["endpoint"]) == "ImplicitDeny"
+        assert ev(role, "sagemaker:ListEndpoints", "*") == "Allow"
+    for role in ("engineer", "ci", "sagemaker"):
+        for action in (*SERVING_CHANGES, "sagemaker:InvokeEndpoint"):
+            for arn in everything:
+                assert ev(role, action, arn) != "Allow", (role, action, arn)
+    # CreateModel passes the SageMaker execution role, to SageMaker only, and no other role
+    to_sagemaker = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    assert ev("mwaa", "iam:PassRole", roles["sagemaker"], to_sagemaker) == "Allow"
+    assert ev("mwaa", "iam:PassRole", roles["sagemaker"], {"iam:PassedToService": "ec2.amazonaws.com"}) != "Allow"
+    for other in ("mwaa", "notebook", "scientist", "engineer", "ci"):
+        assert ev("mwaa", "iam:PassRole", roles[other], to_sagemaker) != "Allow", other
+
+
+def test_terraform_scopes_every_project_endpoint(deployed):
+    """The names the policies scope are the endpoints the deployment code creates, for every model
+    in include/models (a new model file needs its package group in model_package_groups)."""
+    from mlops.registry.packages import endpoint_name
+
+    mwaa = _role_policies(deployed["state"], deployed["outputs"]["role_arns"]["mwaa"])
+    (deploy,) = [st for doc in mwaa for st in doc["Statement"] if st.get("Sid") == "DeployProjectEndpoints"]
+    endpoints = {r.rsplit("/", 1)[1] for r in _as_list(deploy["Resource"]) if ":endpoint/" in r}
+    assert endpoints == {endpoint_name(model) for model in _project_models()}
+    assert not any(r.endswith(("/*", ":*")) or r == "*" for r in _as_list(deploy["Resource"])), deploy["Resource"]
+
+
+def test_sagemaker_role_reads_the_served_model_and_writes_captures(world):
+    s3, art = world["as"]("sagemaker", "s3"), world["buckets"]["artifacts"]
+    assert s3.get_object(Bucket=art, Key=SERVED_MODEL_KEY)["Body"].read() == b"model.tar.gz"
+    s3.put_object(Bucket=art, Key=f"{CAPTURE_PREFIX}/digits-classifier/v1-0-3/2026/10/01/13/x.jsonl", Body=b"{}\n")
+    # nothing else new: it cannot read the captures back, nor write beside them
+    access_denied(lambda: s3.get_object(Bucket=art, Key=CAPTURE_KEY))
+    access_denied(lambda: s3.put_object(Bucket=art, Key="predictions/digits-classifier/x.jsonl", Body=b"x"))
+    access_denied(lambda: s3.put_object(Bucket=art, Key=f"{CAPTURE_PREFIX}-other/x.jsonl", Body=b"x"))
+
+
+def test_captures_are_read_by_the_pipeline_not_by_scientists(world):
+    """The pipeline turns captures into the curated predictions dataset; scientists read that
+    dataset, never the raw captured requests (an explicit Deny, as for raw)."""
+    art = world["buckets"]["artifacts"]
+    assert world["as"]("mwaa", "s3").get_object(Bucket=art, Key=CAPTURE_KEY)["Body"].read().startswith(b"{")
+    scientist = world["as"]("scientist", "s3")
+    access_denied(lambda: scientist.get_object(Bucket=art, Key=CAPTURE_KEY))
+    assert scientist.get_object(Bucket=art, Key=SERVED_MODEL_KEY)["Body"].read()  # models stay readable
+
+
+def test_data_capture_is_encrypted_with_the_artifacts_key(world, deployed):
+    """MOTO_CANNOT_ENFORCE['kms-key-permissions'] / ['bucket-policy-conditions']: the pipelines name
+    the artifacts key in DataCaptureConfig.KmsKeyId; the bucket accepts captures under it and no
+    other key; the SageMaker role may encrypt with it; the captures' lifecycle rule."""
+    out, state = deployed["outputs"], deployed["state"]
+    key = out["kms_key_arns"]["artifacts"]
+    assert out["pipeline_environment"]["MLOPS_CAPTURE_KMS_KEY_ID"] == key
+    policy = _bucket_policy(world, "artifacts")
+    obj = f"arn:aws:s3:::{world['buckets']['artifacts']}/{CAPTURE_KEY}"
+    header = {"aws:SecureTransport": "true", "s3:x-amz-server-side-encryption": "aws:kms"}
+    assert (
+        evaluate([policy], "s3:PutObject", obj, {**header, "s3:x-amz-server-side-encryption-aws-kms-key-id": key})
+        != "Deny"
+    )
+    other = {**header, "s3:x-amz-server-side-encryption-aws-kms-key-id": out["kms_key_arns"]["curated"]}
+    assert evaluate([policy], "s3:PutObject", obj, other) == "Deny"
+    sagemaker = _role_policies(state, world["roles"]["sagemaker"])
+    for action in ("kms:Encrypt", "kms:GenerateDataKey", "kms:Decrypt"):
+        assert evaluate(sagemaker, action, key) == "Allow", action
+    rules = deployed["buckets"]["artifacts"]["lifecycle"]
+    capture = rules["tier-and-expire-captured-inference-data"]
+    assert capture["Filter"]["Prefix"] == f"{CAPTURE_PREFIX}/"
+    assert [(t["Days"], t["StorageClass"]) for t in capture["Transitions"]] == [(30, "STANDARD_IA")]
+    assert capture["Expiration"]["Days"] == 365
 
 
 # --- the CI deploy role: GitHub Actions OIDC, the MWAA bucket and its environment, nothing else

@@ -5,6 +5,21 @@ locals {
   sagemaker_arn        = "arn:aws:sagemaker:${var.region}:${var.account_id}"
   notebook_name        = "${var.name_prefix}-scientists"
 
+  # The project's serving resources: endpoint <name>, models and endpoint configs <name>-<version>-<digest>
+  # (plugins/mlops/deployment/requests.py). Nothing else in the account matches these ARNs.
+  endpoint_arns        = [for n in var.endpoint_names : "${local.sagemaker_arn}:endpoint/${n}"]
+  endpoint_config_arns = [for n in var.endpoint_names : "${local.sagemaker_arn}:endpoint-config/${n}-*"]
+  model_arns           = [for n in var.endpoint_names : "${local.sagemaker_arn}:model/${n}-*"]
+  serving_arns         = concat(local.endpoint_arns, local.endpoint_config_arns, local.model_arns)
+  captures             = "${var.bucket_arns["artifacts"]}/${var.capture_prefix}/*"
+  # What creates, changes or removes a served model: the pipeline's alone.
+  serving_changes = [
+    "sagemaker:CreateModel", "sagemaker:DeleteModel",
+    "sagemaker:CreateEndpointConfig", "sagemaker:DeleteEndpointConfig",
+    "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DeleteEndpoint",
+    "sagemaker:UpdateEndpointWeightsAndCapacities",
+  ]
+
   raw       = var.bucket_arns["raw"]
   landing   = var.bucket_arns["landing"]
   curated   = var.bucket_arns["curated"]

@@ -93,7 +93,7 @@ data "aws_iam_policy_document" "mwaa" {
     resources = [var.kms_key_arns["curated"]]
   }
   statement {
-    sid       = "WriteTrainingInputs" # training splits, code bundles and evaluation reports under models/
+    sid       = "WriteTrainingInputs" # splits, code bundles and reports under models/; reads the endpoints' data capture
     actions   = local.s3_read_write
     resources = ["${local.artifacts}/*"]
   }
@@ -103,20 +103,19 @@ data "aws_iam_policy_document" "mwaa" {
     resources = [var.kms_key_arns["artifacts"]]
   }
   statement {
-    sid = "RunSageMakerJobs" # start, watch and stop training jobs, deploy models to endpoints
+    sid = "RunTrainingJobs" # start, watch and stop training jobs
     actions = [
-      "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
-      "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:DeleteModel",
-      "sagemaker:CreateEndpointConfig", "sagemaker:DescribeEndpointConfig", "sagemaker:DeleteEndpointConfig",
-      "sagemaker:CreateEndpoint", "sagemaker:UpdateEndpoint", "sagemaker:DescribeEndpoint",
-      "sagemaker:InvokeEndpoint", "sagemaker:AddTags",
+      "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob", "sagemaker:AddTags",
     ]
-    resources = [
-      "${local.sagemaker_arn}:training-job/*",
-      "${local.sagemaker_arn}:model/*",
-      "${local.sagemaker_arn}:endpoint-config/*",
-      "${local.sagemaker_arn}:endpoint/*",
-    ]
+    resources = ["${local.sagemaker_arn}:training-job/*"]
+  }
+  statement {
+    sid = "DeployProjectEndpoints" # models, endpoint configs and endpoints of the project's models only (deploy_<model>)
+    actions = concat(local.serving_changes, [
+      "sagemaker:DescribeModel", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeEndpoint",
+      "sagemaker:InvokeEndpoint", "sagemaker:AddTags", "sagemaker:ListTags",
+    ])
+    resources = local.serving_arns
   }
   statement {
     sid = "UseModelRegistry" # register candidates, read and approve versions in the model package groups
@@ -128,8 +127,11 @@ data "aws_iam_policy_document" "mwaa" {
     resources = ["${local.sagemaker_arn}:model-package/*", "${local.sagemaker_arn}:model-package-group/*"]
   }
   statement {
-    sid       = "ListSageMaker" # list calls have no resource-level permissions
-    actions   = ["sagemaker:ListTrainingJobs", "sagemaker:ListModelPackageGroups", "sagemaker:ListEndpoints"]
+    sid = "ListSageMaker" # list calls have no resource-level permissions
+    actions = [
+      "sagemaker:ListTrainingJobs", "sagemaker:ListModelPackageGroups", "sagemaker:ListEndpoints",
+      "sagemaker:ListEndpointConfigs", "sagemaker:ListModels",
+    ]
     resources = ["*"]
   }
   statement {

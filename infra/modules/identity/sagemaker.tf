@@ -1,4 +1,6 @@
-# The SageMaker execution role: training jobs read their channels and write their model, nothing else.
+# The SageMaker execution role: training jobs read their channels and write their model; endpoints
+# read the model.tar.gz they serve (under models/, as the channels) and write their data capture.
+# Nothing else.
 
 data "aws_iam_policy_document" "sagemaker_trust" {
   statement {
@@ -18,7 +20,7 @@ resource "aws_iam_role" "sagemaker" {
 
 data "aws_iam_policy_document" "sagemaker" {
   statement {
-    sid       = "ReadTrainingChannels" # splits, code bundles and the production model are under models/ in artifacts
+    sid       = "ReadTrainingChannels" # splits, code bundles, the production model and the served models.tar.gz are under models/
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = ["${local.artifacts}/models/*"]
   }
@@ -33,8 +35,13 @@ data "aws_iam_policy_document" "sagemaker" {
     resources = ["${local.artifacts}/models/*/runs/*/output/*"]
   }
   statement {
-    sid       = "ArtifactsKey" # artifacts are encrypted with the artifacts key
-    actions   = local.kms_use
+    sid       = "WriteDataCapture" # endpoints write sampled requests and answers as JSONL under the capture prefix
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = [local.captures]
+  }
+  statement {
+    sid       = "ArtifactsKey" # artifacts are encrypted with the artifacts key; data capture names it (KmsKeyId: kms:Encrypt)
+    actions   = concat(local.kms_use, ["kms:Encrypt"])
     resources = [var.kms_key_arns["artifacts"]]
   }
   statement {

@@ -1,5 +1,6 @@
-# Data scientists: curated read only, artifacts and the registry read, their notebooks, the
-# Airflow UI as viewers, and never the raw data, the quarantine or the sources' secrets.
+# Data scientists: curated read only, artifacts and the registry read, predictions from the
+# project's endpoints, their notebooks, the Airflow UI as viewers, and never the raw data, the
+# quarantine, the endpoints' raw data capture, the sources' secrets, or a change to what is served.
 # The data part is a managed policy shared with the notebook instances' role, so a notebook
 # can do exactly what its scientist can.
 
@@ -35,6 +36,21 @@ data "aws_iam_policy_document" "scientist_data" {
   statement {
     sid       = "ListRegistry" # listing has no resource-level permission
     actions   = ["sagemaker:ListModelPackageGroups"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "InvokeProjectEndpoints" # predictions from the models in production (mlops.predict, notebooks)
+    actions   = ["sagemaker:InvokeEndpoint"]
+    resources = local.endpoint_arns
+  }
+  statement {
+    sid       = "ReadProjectEndpoints" # which version an endpoint serves, its status and its variants
+    actions   = ["sagemaker:DescribeEndpoint", "sagemaker:DescribeEndpointConfig", "sagemaker:DescribeModel"]
+    resources = local.serving_arns
+  }
+  statement {
+    sid       = "ListEndpoints" # listing has no resource-level permission
+    actions   = ["sagemaker:ListEndpoints", "sagemaker:ListEndpointConfigs", "sagemaker:ListModels"]
     resources = ["*"]
   }
   statement {
@@ -79,6 +95,18 @@ data "aws_iam_policy_document" "scientist_data" {
     resources = [local.landing, "${local.landing}/*"]
   }
   statement {
+    sid       = "DenyDataCapture" # captured requests are unvalidated caller input, like raw; the curated predictions dataset is theirs
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [local.captures]
+  }
+  statement {
+    sid       = "DenyEndpointChanges" # only the deployment pipeline creates, updates or deletes what is served, in any endpoint
+    effect    = "Deny"
+    actions   = local.serving_changes
+    resources = ["*"]
+  }
+  statement {
     sid       = "DenySourceSecrets" # database credentials of the sources
     effect    = "Deny"
     actions   = ["secretsmanager:*"]
@@ -94,7 +122,7 @@ data "aws_iam_policy_document" "scientist_data" {
 
 resource "aws_iam_policy" "scientist_data" {
   name        = "${var.name_prefix}-scientist-data"
-  description = "Data scientists (and their notebooks): curated, artifacts and registry read; raw, quarantine, landing and source secrets denied."
+  description = "Data scientists (and their notebooks): curated, artifacts and registry read, endpoint predictions; raw, quarantine, landing, data capture, source secrets and endpoint changes denied."
   policy      = data.aws_iam_policy_document.scientist_data.json
 }
 

@@ -43,6 +43,22 @@ variable "glue_database_name" {
   type        = string
 }
 
+variable "endpoint_names" {
+  description = "The project's SageMaker endpoints (one per model, named after its package group); their models and endpoint configs are named <endpoint>-<version>-<digest>. Policies scope SageMaker serving to these names."
+  type        = list(string)
+  validation {
+    # SageMaker ARNs carry names in lower case; plugins/mlops/deployment/requests.py shortens the
+    # model part of a name beyond 63 - len("-<version>-<digest>") characters, so 40 keeps the prefix whole.
+    condition     = alltrue([for n in var.endpoint_names : can(regex("^[a-z0-9](-?[a-z0-9])*$", n)) && length(n) <= 40])
+    error_message = "endpoint names are lower-case letters, digits and single hyphens, at most 40 characters."
+  }
+}
+
+variable "capture_prefix" {
+  description = "Prefix of the endpoints' data capture in the artifacts bucket."
+  type        = string
+}
+
 variable "engineer_principal_arns" {
   description = "Principals that may assume the data engineer role (SSO roles, users). Empty: any principal of this account that IAM allows to."
   type        = list(string)

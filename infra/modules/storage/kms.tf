@@ -1,7 +1,8 @@
 # One customer managed key per trust zone, so a grant on one zone's data cannot decrypt another's:
 #   sources:   raw and landing buckets, the sources' secrets (engineers, MWAA)
 #   curated:   curated bucket (engineers, MWAA, scientists read)
-#   artifacts: models, evaluation reports, captured inference data (SageMaker, MWAA, scientists read)
+#   artifacts: models, evaluation reports, captured inference data (SageMaker, MWAA; scientists read
+#              all but the captures, which an S3 deny keeps from them)
 #   platform:  the MWAA bucket, alerts topic, tables, MWAA logs
 # Who may use a key is decided by IAM policies (the key policies delegate to the account);
 # the key policies add only the AWS services that must use a key on their own.

@@ -35,9 +35,13 @@ locals {
     ]
     artifacts = [
       {
-        id          = "tier-captured-inference-data"
-        prefix      = "captured/"
-        transitions = [{ days = 30, storage_class = "STANDARD_IA" }]
+        # Endpoint data capture (<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/): read once by the
+        # pipeline that publishes the predictions dataset, then seldom; kept for audits, then gone.
+        id                                 = "tier-and-expire-captured-inference-data"
+        prefix                             = "${var.capture_prefix}/"
+        transitions                        = [{ days = 30, storage_class = "STANDARD_IA" }]
+        expiration_days                    = var.capture_expiration_days
+        noncurrent_version_expiration_days = 30
       },
       {
         # Model versions are kept (the registry points at them); only overwritten copies expire.

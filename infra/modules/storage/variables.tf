@@ -60,3 +60,15 @@ variable "access_log_expiration_days" {
   type        = number
   default     = 365
 }
+
+variable "capture_prefix" {
+  description = "Prefix of the endpoints' data capture in the artifacts bucket (SSE-KMS with the artifacts key)."
+  type        = string
+  default     = "data-capture"
+}
+
+variable "capture_expiration_days" {
+  description = "Days captured inference requests and answers are kept (they are published as a curated dataset)."
+  type        = number
+  default     = 365
+}

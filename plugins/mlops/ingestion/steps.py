@@ -159,8 +159,15 @@ def _read_parquet(path: str):
 def validate_parts(
     s3, raw_bucket: str, parts: list[dict], suite_path, source: str, table: str, ds: str
 ) -> ValidationReport:
-    """Validate each raw part; quarantine the rejected ones with their validation result."""
-    suite_doc = load_suite_document(suite_path)
+    """Validate each raw part; quarantine the rejected ones with their validation result.
+
+    `suite_path` is a suite file, or a suite document (a dict) for a suite generated from
+    configuration (mlops.serving.capture); either way it must carry its column contract."""
+    if isinstance(suite_path, dict):
+        suite_doc = suite_path
+        column_contract(suite_doc, f"generated suite for {source}/{table}")
+    else:
+        suite_doc = load_suite_document(suite_path)
     report = ValidationReport()
     for p in parts:
         if p.get("unreadable"):  # quarantined by the extraction already

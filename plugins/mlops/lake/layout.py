@@ -9,6 +9,10 @@
     curated    s3://<curated>/<dataset>/ds=<YYYY-MM-DD>/data-<sha256[:16]>.parquet
                s3://<curated>/<dataset>/ds=<YYYY-MM-DD>/_manifest.json   (the publish marker)
 
+    capture    s3://<artifacts>/<capture prefix>/<endpoint>/<variant>/<yyyy>/<mm>/<dd>/<hh>/<file>.jsonl
+               (SageMaker's data capture layout; mlops.serving.predict writes the same for endpoints
+               that do not capture, and ingest_predictions_<model> reads it into predictions_<model>)
+
 Curated data files are named by their content, so publishing the same interval twice
 writes the same keys; the manifest is what makes a partition visible.
 """
@@ -91,3 +95,27 @@ def part_name(landing_key: str) -> str:
     stem = landing_key.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     clean = re.sub(r"[^A-Za-z0-9_.-]", "_", stem) or "file"
     return f"{clean}-{hashlib.sha256(landing_key.encode()).hexdigest()[:8]}"
+
+
+def capture_endpoint_prefix(capture_prefix: str, endpoint: str) -> str:
+    """Where an endpoint's capture files live; one folder per variant below it."""
+    return f"{capture_prefix.strip('/')}/{endpoint}/"
+
+
+def capture_day_prefix(capture_prefix: str, endpoint: str, variant: str, day: date) -> str:
+    """The capture files of one variant and day (its 24 hour folders)."""
+    return f"{capture_endpoint_prefix(capture_prefix, endpoint)}{variant}/{day:%Y/%m/%d}/"
+
+
+def capture_hour_prefix(capture_prefix: str, endpoint: str, variant: str, hour) -> str:
+    """The hour folder `yyyy/mm/dd/hh/` a capture file written at `hour` (a datetime, UTC) goes to."""
+    return f"{capture_endpoint_prefix(capture_prefix, endpoint)}{variant}/{hour:%Y/%m/%d/%H}/"
+
+
+_CAPTURE_HOUR = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
+
+
+def capture_hour_of(key: str) -> tuple[int, int, int, int] | None:
+    """(year, month, day, hour) of a capture file's hour folder, or None if the key has none."""
+    m = _CAPTURE_HOUR.search(key)
+    return tuple(int(g) for g in m.groups()) if m else None

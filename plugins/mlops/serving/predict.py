@@ -14,6 +14,15 @@ Answers: for classification the most likely class and the top 3 classes with the
 probabilities, for regression the value (the handler in include/training/inference.py answers
 `{"predictions": [...]}`). The same boto3 `sagemaker-runtime` calls work against AWS and the
 local SageMaker plane (AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME points boto3 at the latter).
+
+Client-side capture: an endpoint whose model file turns data capture off (serverless endpoints:
+AWS cannot capture from them) records nothing itself, so `predict` writes each request and its
+answer in SageMaker's capture format (mlops.serving.capture) under the same
+`s3://<artifacts>/<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/` layout, one object per variant
+and hour, after all answers came back. Every prediction made through this client thus reaches
+predictions_<model>; predictions other clients request from such an endpoint are not captured.
+MLOPS_PREDICT_CAPTURE=off (or `capture=False`) turns it off. A capture that cannot be written
+is logged as a warning and the answers are still returned.
 """
 
 from __future__ import annotations
@@ -22,15 +31,20 @@ import argparse
 import csv
 import io
 import json
+import logging
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mlops.project import ConfigError
 from mlops.registry.packages import endpoint_name
+from mlops.serving import capture as capture_format
 from mlops.settings import Settings
+
+log = logging.getLogger(__name__)
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -182,16 +196,23 @@ def predict(
     id_column: str | None = None,
     concurrency: int | None = None,
     endpoint: str | None = None,
+    capture: bool | None = None,
     runtime=None,
     sagemaker=None,
+    s3=None,
 ) -> list[Prediction]:
     """One Prediction per row, in order. Rows are records (dicts of feature values) or lists in
-    the model's feature order. Raises a PredictError subclass naming the problem."""
+    the model's feature order. Raises a PredictError subclass naming the problem.
+
+    `capture` (default MLOPS_PREDICT_CAPTURE, on) writes capture records for endpoints that do
+    not capture themselves; `s3` is the client it writes with."""
     if content_type not in (JSON, CSV):
         raise ValueError(f"content_type must be {JSON} or {CSV}, got {content_type!r}")
     features = _features(model)
     endpoint = endpoint or endpoint_name(model)
-    concurrency = concurrency or Settings.from_env().predict_concurrency
+    settings = Settings.from_env()
+    concurrency = concurrency or settings.predict_concurrency
+    capture_prefix = _client_capture_prefix(model, settings.predict_capture if capture is None else capture)
     if runtime is None or sagemaker is None:
         default_runtime, default_sagemaker = _clients(concurrency)
         runtime, sagemaker = runtime or default_runtime, sagemaker or default_sagemaker
@@ -209,6 +230,8 @@ def predict(
             ident = inference_ids[i] if inference_ids is not None else uuid.uuid4()
         requests.append((i, _inference_id(ident), _body(row, features, content_type)))
 
+    records: list[tuple[str, dict]] = []  # (variant, capture record) for client-side capture
+
     def invoke(request) -> Prediction:
         i, ident, body = request
         try:
@@ -217,12 +240,58 @@ def predict(
             )
         except runtime.exceptions.ClientError as err:
             raise _explain(err, endpoint, model, sagemaker, i) from None
-        return _answer(answer["Body"].read(), ident, answer.get("InvokedProductionVariant", ""))
+        answered, variant = answer["Body"].read(), answer.get("InvokedProductionVariant") or "AllTraffic"
+        prediction = _answer(answered, ident, variant)
+        if capture_prefix is not None:
+            response_type = answer.get("ContentType") or JSON
+            when = datetime.now(UTC)
+            records.append(
+                (variant, capture_format.capture_record(body, content_type, answered, response_type, ident, when))
+            )
+        return prediction
 
     if len(requests) <= 1 or concurrency <= 1:
-        return [invoke(r) for r in requests]
-    with ThreadPoolExecutor(max_workers=min(concurrency, len(requests))) as pool:
-        return list(pool.map(invoke, requests))
+        predictions = [invoke(r) for r in requests]
+    else:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(requests))) as pool:
+            predictions = list(pool.map(invoke, requests))
+    if records:
+        _write_capture(s3, settings.artifacts_bucket, capture_prefix, endpoint, records)
+    return predictions
+
+
+def _client_capture_prefix(model: str, wanted: bool) -> str | None:
+    """The capture prefix to write under when this client must capture (the endpoint does not)."""
+    from mlops.training.config import MODELS_DIR
+
+    if not wanted:
+        return None
+    endpoint_captures, prefix = capture_format.configured_capture(MODELS_DIR / f"{model}.yaml")
+    return None if endpoint_captures else prefix
+
+
+def _write_capture(s3, bucket: str, prefix: str, endpoint: str, records: list[tuple[str, dict]]) -> None:
+    """Write the batch; a failure loses the capture, never the answers (as SageMaker's own capture)."""
+    try:
+        if s3 is None:
+            import boto3
+            from botocore.config import Config
+
+            s3 = boto3.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+        keys = capture_format.write_records(s3, bucket, prefix, endpoint, records)
+    except Exception as err:  # noqa: BLE001 (any failure: the answers are already there)
+        log.warning(
+            "could not write %d capture record(s) of endpoint %s to s3://%s/%s/: %s: %s; these predictions "
+            "will be missing from the predictions dataset",
+            len(records),
+            endpoint,
+            bucket,
+            prefix,
+            type(err).__name__,
+            err,
+        )
+        return
+    log.info("captured %d prediction request(s) of %s in %s", len(records), endpoint, keys)
 
 
 def _number(text: str):
