@@ -22,6 +22,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import statistics
 import sys
 import threading
@@ -41,6 +42,8 @@ DEPLOY_DAGS = ("deploy_diabetes_progression", "deploy_digits_classifier")
 REQUESTS_PER_MODEL = 200
 LOAD_CONCURRENCY = 4  # below the serverless diabetes endpoint's MaxConcurrency (5): nothing is throttled
 LOAD_SECONDS = 60  # per model, whatever is left unsent by then is not sent
+PREDICT_API_ROWS = 20  # rows sent through mlops.serving.predict as well
+CAPTURE_SETTLE_SECONDS = 5  # capture files are written off the request path
 
 
 def log(msg: str) -> None:
@@ -178,6 +181,7 @@ def serve_predictions(cfg: StackConfig, s3) -> dict:
     from botocore.config import Config
 
     from mlops.registry import packages as registry
+    from mlops.serving.predict import PredictError, predict
     from mlops.training.config import load_models
 
     sagemaker = sagemaker_client(cfg, "sagemaker")
@@ -210,8 +214,31 @@ def serve_predictions(cfg: StackConfig, s3) -> dict:
                 test_rows=len(rows),
                 **send_load(runtime, endpoint, rows, REQUESTS_PER_MODEL, LOAD_CONCURRENCY, LOAD_SECONDS),
             )
+            # and as a user would: mlops.serving.predict (it captures client-side where the endpoint cannot)
+            try:
+                answered = predict(model.name, [[float(v) for v in r] for r in rows[:PREDICT_API_ROWS]])
+                entry["predict_api_rows"] = len(answered)
+            except PredictError as err:
+                entry["predict_api_error"] = str(err)
         out[model.name] = entry
     return out
+
+
+def curate_predictions(api, day: date) -> dict[str, list[dict]]:
+    """Run each model's predictions DAG for `day` (the captures of the load just sent)."""
+    from mlops.training.config import load_models
+
+    time.sleep(CAPTURE_SETTLE_SECONDS)
+    runs = {}
+    for model in load_models():
+        dag_id = f"ingest_predictions_{model.name}"
+        api.wait_for_dag(dag_id)
+        run = api.trigger(dag_id, day)
+        if api.wait_for_dag(dag_id)["is_paused"]:
+            api.set_paused(dag_id, False)
+        runs[dag_id] = [api.wait_run(dag_id, run["dag_run_id"], timeout=600)]
+        log(f"{dag_id} ds={day}: {runs[dag_id][0]['state']}")
+    return runs
 
 
 def model_summary(cfg: StackConfig, api, training_runs: dict[str, list[dict]]) -> dict:
@@ -386,7 +413,11 @@ def main(argv: list[str] | None = None) -> int:
     clinic.join()
     runs.update(stages.run("training (asset-triggered)", wait_training_idle, api))
     runs.update(stages.run("deployment (asset-triggered)", wait_deployment_idle, api))
+    for key, value in env.items():  # mlops.serving.predict reads the stack's endpoints and buckets from these
+        if key.startswith(("AWS_", "MLOPS_")):
+            os.environ.setdefault(key, value)
     serving = stages.run("predictions (load on 127.0.0.1)", serve_predictions, cfg, s3)
+    runs.update(stages.run("predictions dataset", curate_predictions, api, datetime.now(UTC).date()))
     stages.seconds["total"] = round(time.monotonic() - started, 1)
     summary = collect_summary(cfg, env, s3, runs, stages, serving)
     path = cfg.state / "demo-summary.json"
