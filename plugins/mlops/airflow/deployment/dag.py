@@ -80,7 +80,12 @@ def build_deployment_dag(model, deployment, settings: Settings | None = None):
         tags=["deployment", f"model:{model.name}", model.problem_type, deployment.endpoint.kind, *model.tags],
     ) as dag:
         resolve = ResolvePackageOperator(task_id="resolve_package", model=model.name)
-        build = BuildRequestsOperator(task_id="build_requests", model=model.name, resolve_task_id=resolve.task_id)
+        build = BuildRequestsOperator(
+            task_id="build_requests",
+            model=model.name,
+            resolve_task_id=resolve.task_id,
+            multiple_outputs=True,  # build.output["model"] etc. read XComs of those keys
+        )
         create_model = CreateModelOperator(
             task_id="create_model", config=build.output["model"], aws_conn_id=settings.aws_conn_id
         )

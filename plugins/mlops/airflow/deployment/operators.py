@@ -247,9 +247,13 @@ class NotifyDeploymentOperator(BaseOperator):
         package = ApprovedPackage(**ti.xcom_pull(task_ids=self.resolve_task_id))
         serving = ti.xcom_pull(task_ids=self.verify_task_id)
         serving = Serving(**{**serving, "variants": tuple(serving["variants"])})
-        if not (ti.xcom_pull(task_ids=self.deploy_task_id) or {}).get("changed", True):
+        previous = ti.xcom_pull(task_ids=self.build_task_id).get("previous")
+        # A retried deploy_endpoint whose first try brought the endpoint up (and lost its result, e.g. to
+        # Airflow's race between a resumed deferral and the executor's stale event) answers changed=False;
+        # what the endpoint served before this run then says whether the run changed anything.
+        if not (ti.xcom_pull(task_ids=self.deploy_task_id) or {}).get("changed", True) and previous == package.version:
             raise AirflowSkipException(f"{serving.endpoint} already served {package.version}: no notification")
-        subject, message = notification(package, serving, ti.xcom_pull(task_ids=self.build_task_id).get("previous"))
+        subject, message = notification(package, serving, previous)
         self.log.info("%s\n%s", subject, message)
         SnsHook(aws_conn_id=settings.aws_conn_id).publish_to_target(
             target_arn=settings.alerts_topic_arn, message=message, subject=subject
