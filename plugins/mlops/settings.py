@@ -22,7 +22,6 @@ class Settings:
     artifacts_bucket: str
     alerts_topic_arn: str
     aws_conn_id: str
-    environment: str
     sagemaker_role_arn: str
     metrics_table: str
     versions_table: str
@@ -46,7 +45,6 @@ class Settings:
             artifacts_bucket=env.get("MLOPS_ARTIFACTS_BUCKET", "mlops-artifacts"),
             alerts_topic_arn=env.get("MLOPS_ALERTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:mlops-alerts"),
             aws_conn_id=env.get("MLOPS_AWS_CONN_ID", "aws_default"),
-            environment=env.get("MLOPS_ENVIRONMENT", "local"),
             sagemaker_role_arn=env.get(
                 "MLOPS_SAGEMAKER_ROLE_ARN", "arn:aws:iam::123456789012:role/mlops-sagemaker-execution"
             ),
