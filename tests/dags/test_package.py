@@ -49,6 +49,7 @@ print("RESULT" + json.dumps({
     "embedded_stack_importable": importlib.util.find_spec("embedded_stack") is not None,
     "settings": Settings.from_env().__dict__,
     "revision": os.environ.get("MLOPS_CODE_REVISION"),
+    "environment": os.environ.get("MLOPS_ENVIRONMENT"),
 }))
 """
 )
@@ -148,8 +149,8 @@ def test_unpacked_bundle_uses_only_itself_and_the_startup_settings(unpacked):
     assert Path(unpacked["mlops"]).is_relative_to(home / "plugins")
     assert Path(unpacked["include"]) == home / "dags" / "include"
     assert Path(unpacked["expectations"]) == home / "dags" / "expectations"
+    assert unpacked["environment"] == "dev"  # exported by startup.sh; package.py checks it names the env
     settings = unpacked["settings"]
-    assert settings["environment"] == "dev"
     assert settings["raw_bucket"] == f"mlops-dev-raw-{ACCOUNT}"
     assert settings["alerts_topic_arn"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:mlops-dev-alerts"
     assert unpacked["outlets"]["publish_patients"] == [f"s3://mlops-dev-curated-{ACCOUNT}/diabetes_patients"]

@@ -137,7 +137,8 @@ def test_regression_returns_the_value_and_ids_can_come_from_a_column(clients):
     )  # client-side capture is tested in test_capture.py
     assert [(p.inference_id, p.value) for p in got] == [("p-0", 0.0), ("p-1", 10.0), ("p-2", 20.0)]
     assert got[1].to_dict() == {"inference_id": "p-1", "variant": "v1-0-0", "value": 10.0}
-    _, _, content_type, body = FakeSageMaker.received[0]
+    # Rows go out concurrently, so find p-0's request by its inference id, not by arrival order.
+    [(content_type, body)] = [(t, b) for _, ident, t, b in FakeSageMaker.received if ident == "p-0"]
     assert content_type == "text/csv" and body == b"0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0\n"  # feature order
 
 
