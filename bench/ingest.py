@@ -221,7 +221,9 @@ def _child_ours(spec: dict) -> dict:
     prefix = f"ours/{spec['table']}"
     rss_before = peak_rss_mib()
     timing, results = _timed(
-        lambda: extract_postgres(s3, spec["uri"], spec["sql"], BUCKET, lambda n: f"{prefix}/{data_part(n)}.parquet")
+        lambda: extract_postgres(
+            s3, uri=spec["uri"], sql=spec["sql"], bucket=BUCKET, key_of=lambda n: f"{prefix}/{data_part(n)}.parquet"
+        )
     )
     return {
         **timing,

@@ -36,7 +36,7 @@ TRAIN_PY = REPO / "include" / "training" / "train.py"
 def _train(folder: Path, frame, cfg, argv) -> Path:
     from mlops.training.data import split_frame
 
-    split = split_frame(frame, cfg.key, cfg.split.validation, cfg.split.test, cfg.split.seed)
+    split = split_frame(frame, cfg.key, validation=cfg.split.validation, test=cfg.split.test, seed=cfg.split.seed)
     env = dict(os.environ)
     for name in ("train", "validation", "test"):
         (folder / name).mkdir(parents=True)

@@ -99,7 +99,9 @@ def write_splits(model, folder: Path, train_copies: int = 1) -> dict[str, dict]:
     columns = [model.key, *model.features, model.label]
     frame = diabetes_frame(date(2026, 10, 1), 7)[columns]
     frame = frame.sort_values(model.key, kind="mergesort").reset_index(drop=True)
-    assignment = split_frame(frame, model.key, model.split.validation, model.split.test, model.split.seed)
+    assignment = split_frame(
+        frame, model.key, validation=model.split.validation, test=model.split.test, seed=model.split.seed
+    )
     out = {}
     for split in SPLITS:
         part = frame[assignment == split]
@@ -299,7 +301,13 @@ def _child_ours(spec: dict) -> dict:
     sm, s3 = _client("sagemaker", spec["plane_url"]), _client("s3", spec["moto_url"])
     name = spec["job_name"]
     request = training_job_request(
-        model, name, ROLE_ARN, REGION, spec["channels"], f"s3://{BUCKET}/output", spec["source_uri"]
+        model,
+        job_name=name,
+        role_arn=ROLE_ARN,
+        region=REGION,
+        channels=spec["channels"],
+        output_path=f"s3://{BUCKET}/output",
+        source_dir_uri=spec["source_uri"],
     )
     sm.list_training_jobs(MaxResults=1)  # connection and signer set up before the clock starts
     wall0, t0 = time.time(), time.perf_counter()

@@ -32,7 +32,17 @@ def _publish_rows_without_bmi(stack) -> None:
     etag = stack.s3.head_object(Bucket=raw, Key=RAW_KEY)["ETag"]
     part = Part(RAW_KEY, etag, hashlib.sha256(body).hexdigest(), len(df))
     publish_partition(
-        stack.s3, raw, [part], curated, DATASET, DS, (DS, DS), list(df.columns), "patient_id", "updated_at", "clinic"
+        stack.s3,
+        raw_bucket=raw,
+        parts=[part],
+        curated_bucket=curated,
+        dataset=DATASET,
+        ds=DS,
+        interval=(DS, DS),
+        columns=list(df.columns),
+        key_column="patient_id",
+        changed_at="updated_at",
+        source="clinic",
     )
 
 

@@ -79,20 +79,28 @@ def ingest(s3, model, start=DAY, end=DAY + timedelta(days=1), ds=DS):
         s3, s3.buckets["artifacts"], PREFIX, endpoint, s3.buckets["raw"], schema, ds, start, end
     )
     extraction = extraction_report(capture.SOURCE, model.name, ds, parts)
-    report = validate_parts(s3, s3.buckets["raw"], parts, schema.suite(), capture.SOURCE, model.name, ds)
+    report = validate_parts(
+        s3,
+        raw_bucket=s3.buckets["raw"],
+        parts=parts,
+        suite_path=schema.suite(),
+        source=capture.SOURCE,
+        table=model.name,
+        ds=ds,
+    )
     if report.rejected:
         return report, None
     manifest = publish_accepted(
         s3,
-        s3.buckets["raw"],
-        s3.buckets["curated"],
-        report.accepted,
-        schema.dataset,
-        ds,
-        (start.isoformat(), end.isoformat()),
-        capture.KEY,
-        capture.CHANGED_AT,
-        capture.SOURCE,
+        raw_bucket=s3.buckets["raw"],
+        curated_bucket=s3.buckets["curated"],
+        accepted=report.accepted,
+        dataset=schema.dataset,
+        ds=ds,
+        interval=(start.isoformat(), end.isoformat()),
+        key_column=capture.KEY,
+        changed_at=capture.CHANGED_AT,
+        source=capture.SOURCE,
         extracted_rows=extraction["rows"],
     )
     return report, manifest

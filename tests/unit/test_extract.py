@@ -31,7 +31,9 @@ def _table(s3, bucket, key):
 
 def test_extracts_exactly_the_interval(s3, pg, pg_uri, seeded_clinic):
     bucket = s3.buckets["raw"]
-    [result] = extract_postgres(s3, pg_uri, SQL.format(start="2026-10-02", end="2026-10-03"), bucket, _keys("k"))
+    [result] = extract_postgres(
+        s3, uri=pg_uri, sql=SQL.format(start="2026-10-02", end="2026-10-03"), bucket=bucket, key_of=_keys("k")
+    )
     expected = _count(pg, "2026-10-02", "2026-10-03")
     assert expected > 0
     assert result.rows == expected
@@ -46,15 +48,17 @@ def test_extracts_exactly_the_interval(s3, pg, pg_uri, seeded_clinic):
 def test_rerun_writes_identical_bytes(s3, pg_uri, seeded_clinic):
     bucket = s3.buckets["raw"]
     sql = SQL.format(start="2026-10-01", end="2026-10-08")
-    [first] = extract_postgres(s3, pg_uri, sql, bucket, _keys("k"))
-    [second] = extract_postgres(s3, pg_uri, sql, bucket, _keys("k"))
+    [first] = extract_postgres(s3, uri=pg_uri, sql=sql, bucket=bucket, key_of=_keys("k"))
+    [second] = extract_postgres(s3, uri=pg_uri, sql=sql, bucket=bucket, key_of=_keys("k"))
     assert first.sha256 == second.sha256
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k/data-0.parquet"]
 
 
 def test_empty_interval_gives_a_valid_empty_file(s3, pg_uri, seeded_clinic):
     bucket = s3.buckets["raw"]
-    [result] = extract_postgres(s3, pg_uri, SQL.format(start="2030-01-01", end="2030-01-02"), bucket, _keys("e"))
+    [result] = extract_postgres(
+        s3, uri=pg_uri, sql=SQL.format(start="2030-01-01", end="2030-01-02"), bucket=bucket, key_of=_keys("e")
+    )
     assert result.rows == 0
     table = _table(s3, bucket, "e/data-0.parquet")
     assert table.num_rows == 0 and "patient_id" in table.column_names
@@ -68,7 +72,9 @@ def test_large_extract_streams_in_row_groups(s3, pg, pg_uri):
             "DROP TABLE IF EXISTS big; CREATE TABLE big AS SELECT g AS id, g * 0.5 AS x, md5(g::text) AS s FROM generate_series(1, %s) g",
             (rows,),
         )
-    [result] = extract_postgres(s3, pg_uri, "SELECT * FROM big ORDER BY id", s3.buckets["raw"], _keys("big"))
+    [result] = extract_postgres(
+        s3, uri=pg_uri, sql="SELECT * FROM big ORDER BY id", bucket=s3.buckets["raw"], key_of=_keys("big")
+    )
     assert result.rows == rows
     meta = pq.ParquetFile(
         io.BytesIO(s3.get_object(Bucket=s3.buckets["raw"], Key="big/data-0.parquet")["Body"].read())
@@ -86,7 +92,7 @@ def test_numeric_columns_arrive_as_exact_text_in_the_query_order(s3, pg, pg_uri)
         )
     # A trailing comment and semicolon must survive the wrapping subquery.
     sql = 'SELECT id, price, ratio, note AS "the note" FROM prices ORDER BY id DESC -- newest first\n;'
-    [result] = extract_postgres(s3, pg_uri, sql, s3.buckets["raw"], _keys("prices"))
+    [result] = extract_postgres(s3, uri=pg_uri, sql=sql, bucket=s3.buckets["raw"], key_of=_keys("prices"))
     table = _table(s3, s3.buckets["raw"], "prices/data-0.parquet")
     assert result.rows == 3
     assert table.column_names == ["id", "price", "ratio", "the note"]
@@ -118,7 +124,7 @@ def test_a_large_interval_is_split_into_files_of_at_most_rows_per_file(s3, pg, p
         cur.execute("DROP TABLE IF EXISTS split; CREATE TABLE split AS SELECT g AS id FROM generate_series(1, 2500) g")
     bucket = s3.buckets["raw"]
     results = extract_postgres(
-        s3, pg_uri, "SELECT id FROM split ORDER BY id", bucket, _keys("split"), rows_per_file=1000
+        s3, uri=pg_uri, sql="SELECT id FROM split ORDER BY id", bucket=bucket, key_of=_keys("split"), rows_per_file=1000
     )
     assert [r.rows for r in results] == [1000, 1000, 500]
     assert [r.key for r in results] == ["split/data-0.parquet", "split/data-1.parquet", "split/data-2.parquet"]
@@ -142,7 +148,9 @@ def test_interval_rerun_removes_raw_objects_it_no_longer_writes(s3, pg_uri, seed
     for stale in ("data.parquet", "data-00007.parquet"):  # an older layout's file, a file of a larger run
         s3.put_object(Bucket=bucket, Key=prefix + stale, Body=b"old")
     sql = SQL.format(start="2026-10-02", end="2026-10-03")
-    parts = extract_postgres_interval(s3, pg_uri, sql, bucket, "clinic", "patients", "2026-10-02")
+    parts = extract_postgres_interval(
+        s3, uri=pg_uri, sql=sql, raw_bucket=bucket, source="clinic", table="patients", ds="2026-10-02"
+    )
     assert [p["part"] for p in parts] == ["data-00000"]
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]] == [
         prefix + "data-00000.parquet"
@@ -160,10 +168,18 @@ def test_a_bad_row_rejects_only_the_object_it_is_in_and_the_message_names_it(s3,
     last = f"(SELECT max(patient_id) FROM clinic.patients WHERE updated_at >= '{start}' AND updated_at < '{end}')"
     sql = sql.replace("    age,", f"    CASE WHEN patient_id = {last} THEN 300 ELSE age END AS age,", 1)
     keys = lambda number: layout.raw_key("clinic", "patients", ds, layout.data_part(number))  # noqa: E731
-    results = extract_postgres(s3, pg_uri, sql, bucket, keys, rows_per_file=20)
+    results = extract_postgres(s3, uri=pg_uri, sql=sql, bucket=bucket, key_of=keys, rows_per_file=20)
     assert len(results) >= 2
     parts = [r.to_dict() | {"part": layout.data_part(n)} for n, r in enumerate(results)]
-    report = validate_parts(s3, bucket, parts, EXPECTATIONS_DIR / "diabetes_patients.json", "clinic", "patients", ds)
+    report = validate_parts(
+        s3,
+        raw_bucket=bucket,
+        parts=parts,
+        suite_path=EXPECTATIONS_DIR / "diabetes_patients.json",
+        source="clinic",
+        table="patients",
+        ds=ds,
+    )
     bad = layout.data_part(len(results) - 1)
     assert [r["part"] for r in report.rejected] == [bad]
     assert len(report.accepted) == len(results) - 1

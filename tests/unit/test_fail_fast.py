@@ -77,7 +77,15 @@ def test_sql_naming_a_missing_column_fails_at_once(s3, pg_uri, seeded_clinic):
     sql = "SELECT patient_id, cholesterol_total FROM clinic.patients"
     with pytest.raises(AirflowFailException, match=r"SQLSTATE 42703.*cholesterol_total"):
         with fail_fast():
-            extract_postgres_interval(s3, pg_uri, sql, s3.buckets["raw"], "clinic", "patients", "2026-10-02")
+            extract_postgres_interval(
+                s3,
+                uri=pg_uri,
+                sql=sql,
+                raw_bucket=s3.buckets["raw"],
+                source="clinic",
+                table="patients",
+                ds="2026-10-02",
+            )
 
 
 def test_an_unreachable_database_is_retried(s3):
@@ -87,7 +95,15 @@ def test_an_unreachable_database_is_retried(s3):
     uri = f"postgresql://postgres@127.0.0.1:{free_port()}/clinic"  # nobody listens there
     with pytest.raises(Exception) as failure:
         with fail_fast():
-            extract_postgres_interval(s3, uri, "SELECT 1", s3.buckets["raw"], "clinic", "patients", "2026-10-02")
+            extract_postgres_interval(
+                s3,
+                uri=uri,
+                sql="SELECT 1",
+                raw_bucket=s3.buckets["raw"],
+                source="clinic",
+                table="patients",
+                ds="2026-10-02",
+            )
     assert not isinstance(failure.value, AirflowFailException)
 
 

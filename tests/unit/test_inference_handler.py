@@ -21,7 +21,7 @@ TRAIN_PY = TRAINING_DIR / "train.py"
 
 
 def _train(tmp_path, frame, cfg, argv=None):
-    split = split_frame(frame, cfg.key, cfg.split.validation, cfg.split.test, cfg.split.seed)
+    split = split_frame(frame, cfg.key, validation=cfg.split.validation, test=cfg.split.test, seed=cfg.split.seed)
     env = {}
     for name in ("train", "validation", "test"):
         folder = tmp_path / "input" / name

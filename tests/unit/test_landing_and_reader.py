@@ -25,16 +25,27 @@ def _drop(s3, name, rows=5, start=0, bad=False):
 
 def _ingest(s3, ds):
     b = s3.buckets
-    parts = extract_landing_interval(s3, b["landing"], PREFIX, b["raw"], "digits_drop", "images", ds, SUITE)
-    report = validate_parts(s3, b["raw"], parts, SUITE, "digits_drop", "images", ds)
+    parts = extract_landing_interval(
+        s3,
+        landing_bucket=b["landing"],
+        landing_prefix=PREFIX,
+        raw_bucket=b["raw"],
+        source="digits_drop",
+        table="images",
+        ds=ds,
+        suite_path=SUITE,
+    )
+    report = validate_parts(
+        s3, raw_bucket=b["raw"], parts=parts, suite_path=SUITE, source="digits_drop", table="images", ds=ds
+    )
     for r in report.rejected:
-        landing.mark(s3, b["landing"], r["landing_key"], ds, "quarantined")
+        landing.mark(s3, b["landing"], r["landing_key"], ds=ds, status="quarantined")
     publish_accepted(
-        s3, b["raw"], b["curated"], report.accepted, "digits_images", ds, (ds, ds), "image_id", None, "digits_drop",
+        s3, raw_bucket=b["raw"], curated_bucket=b["curated"], accepted=report.accepted, dataset="digits_images", ds=ds, interval=(ds, ds), key_column="image_id", changed_at=None, source="digits_drop",
         extracted_rows=sum(p["rows"] for p in parts),
     )  # fmt: skip
     for a in report.accepted:
-        landing.mark(s3, b["landing"], a["landing_key"], ds, "published")
+        landing.mark(s3, b["landing"], a["landing_key"], ds=ds, status="published")
     return report
 
 

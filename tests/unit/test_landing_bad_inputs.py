@@ -49,25 +49,36 @@ def _put(s3, name, body):
 def _ingest(s3, ds, suite):
     """The four landing tasks in order, as the operators run them."""
     b = s3.buckets
-    parts = extract_landing_interval(s3, b["landing"], PREFIX, b["raw"], "drop", "images", ds, suite)
-    report = validate_parts(s3, b["raw"], parts, suite, "drop", "images", ds)
+    parts = extract_landing_interval(
+        s3,
+        landing_bucket=b["landing"],
+        landing_prefix=PREFIX,
+        raw_bucket=b["raw"],
+        source="drop",
+        table="images",
+        ds=ds,
+        suite_path=suite,
+    )
+    report = validate_parts(
+        s3, raw_bucket=b["raw"], parts=parts, suite_path=suite, source="drop", table="images", ds=ds
+    )
     for r in report.rejected:
-        landing.mark(s3, b["landing"], r["landing_key"], ds, "quarantined")
+        landing.mark(s3, b["landing"], r["landing_key"], ds=ds, status="quarantined")
     publish_accepted(
         s3,
-        b["raw"],
-        b["curated"],
-        report.accepted,
-        "images",
-        ds,
-        (ds, ds),
-        "image_id",
-        None,
-        "drop",
+        raw_bucket=b["raw"],
+        curated_bucket=b["curated"],
+        accepted=report.accepted,
+        dataset="images",
+        ds=ds,
+        interval=(ds, ds),
+        key_column="image_id",
+        changed_at=None,
+        source="drop",
         extracted_rows=sum(p["rows"] for p in parts),  # as the extraction reports it to publish
     )
     for a in report.accepted:
-        landing.mark(s3, b["landing"], a["landing_key"], ds, "published")
+        landing.mark(s3, b["landing"], a["landing_key"], ds=ds, status="published")
     return report
 
 
@@ -189,8 +200,12 @@ def test_a_redelivery_of_the_same_bytes_is_not_published_twice(s3, suite):
 
 def test_two_runs_claiming_the_same_bytes_agree_on_one_owner(s3):
     raw = s3.buckets["raw"]
-    first = landing.claim(s3, raw, "drop", "images", "ab" * 32, "2026-10-01", PREFIX + "a.csv")
-    second = landing.claim(s3, raw, "drop", "images", "ab" * 32, "2026-10-02", PREFIX + "b.csv")
+    first = landing.claim(
+        s3, raw_bucket=raw, source="drop", table="images", sha256="ab" * 32, ds="2026-10-01", key=PREFIX + "a.csv"
+    )
+    second = landing.claim(
+        s3, raw_bucket=raw, source="drop", table="images", sha256="ab" * 32, ds="2026-10-02", key=PREFIX + "b.csv"
+    )
     assert second["ds"] == first["ds"] == "2026-10-01"
     # the conditional create refuses a second ledger entry even when the caller did not look first
     with pytest.raises(s3.exceptions.ClientError, match="PreconditionFailed"):

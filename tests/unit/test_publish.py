@@ -29,16 +29,16 @@ def _put_parquet(s3, bucket, key, df):
 def _publish(s3, parts, ds="2026-10-01"):
     return publish_partition(
         s3,
-        s3.buckets["raw"],
-        parts,
-        s3.buckets["curated"],
-        "ds1",
-        ds,
-        (f"{ds}T00:00:00+00:00", f"{ds}T23:59:59+00:00"),
-        ["id", "x"],
-        "id",
-        None,
-        "src",
+        raw_bucket=s3.buckets["raw"],
+        parts=parts,
+        curated_bucket=s3.buckets["curated"],
+        dataset="ds1",
+        ds=ds,
+        interval=(f"{ds}T00:00:00+00:00", f"{ds}T23:59:59+00:00"),
+        columns=["id", "x"],
+        key_column="id",
+        changed_at=None,
+        source="src",
     )
 
 
@@ -95,7 +95,14 @@ def test_quarantine_keeps_data_and_validation_result(s3):
     raw = s3.buckets["raw"]
     _put_parquet(s3, raw, "src/t/ds=2026-10-01/data.parquet", pd.DataFrame({"id": [1], "x": [1.0]}))
     where = quarantine(
-        s3, raw, "src/t/ds=2026-10-01/data.parquet", "src", "t", "2026-10-01", "data", {"success": False}
+        s3,
+        raw_bucket=raw,
+        raw_key="src/t/ds=2026-10-01/data.parquet",
+        source="src",
+        table="t",
+        ds="2026-10-01",
+        part="data",
+        validation={"success": False},
     )
     assert where["data"] == f"s3://{raw}/_quarantine/src/t/ds=2026-10-01/data.parquet"
     body = s3.get_object(Bucket=raw, Key="_quarantine/src/t/ds=2026-10-01/data.validation.json")["Body"].read()
@@ -125,7 +132,17 @@ def _publish_accepted(s3, accepted, extracted_rows):
     ds = "2026-10-01"
     b = s3.buckets
     return publish_accepted(
-        s3, b["raw"], b["curated"], accepted, "ds1", ds, (ds, ds), "id", None, "src", extracted_rows=extracted_rows
+        s3,
+        raw_bucket=b["raw"],
+        curated_bucket=b["curated"],
+        accepted=accepted,
+        dataset="ds1",
+        ds=ds,
+        interval=(ds, ds),
+        key_column="id",
+        changed_at=None,
+        source="src",
+        extracted_rows=extracted_rows,
     )
 
 
@@ -204,7 +221,7 @@ def test_a_publish_that_keeps_losing_fails_clearly_and_leaves_the_winner_intact(
     try:
         with pytest.raises(PublishConflict, match="was published by other runs 3 times"):
             publish_partition(
-                s3, raw, [a], s3.buckets["curated"], "ds1", "2026-10-01", ("s", "e"), ["id", "x"], "id", None, "src",
+                s3, raw_bucket=raw, parts=[a], curated_bucket=s3.buckets["curated"], dataset="ds1", ds="2026-10-01", interval=("s", "e"), columns=["id", "x"], key_column="id", changed_at=None, source="src",
                 attempts=3,
             )  # fmt: skip
     finally:

@@ -206,14 +206,30 @@ def test_concurrent_registrations_get_distinct_consecutive_versions(moto_endpoin
 
 def test_metrics_history_is_appended_and_queryable_by_model_and_version(ddb, tables, model):
     t = tables["metrics"]
-    metrics.append_metrics_history(ddb, t, model, "V1.0.0.10", {"rmse": 50.0}, "2026-10-22T00:00:00+00:00")
-    metrics.append_metrics_history(ddb, t, model, "V1.0.1.0", {"rmse": 49.0}, "2026-10-23")
-    metrics.append_metrics_history(ddb, t, model, Version("1.0", 0, 2), {"rmse": 54.5, "r2": 0.44}, "2026-10-20")
     metrics.append_metrics_history(
-        ddb, t, model, "V1.0.0.2", {"rmse": 54.1}, "2026-10-21", attributes={"approval": "Rejected", "rows": 442}
+        ddb, t, model=model, version="V1.0.0.10", metrics={"rmse": 50.0}, evaluated_at="2026-10-22T00:00:00+00:00"
     )
-    metrics.append_metrics_history(ddb, t, model, "V1.0.0.2", {"rmse": 54.1}, "2026-10-21")  # a retry: no new row
-    metrics.append_metrics_history(ddb, t, "other_model", "V1.0.0.2", {"rmse": 1.0}, "2026-10-21")
+    metrics.append_metrics_history(
+        ddb, t, model=model, version="V1.0.1.0", metrics={"rmse": 49.0}, evaluated_at="2026-10-23"
+    )
+    metrics.append_metrics_history(
+        ddb, t, model=model, version=Version("1.0", 0, 2), metrics={"rmse": 54.5, "r2": 0.44}, evaluated_at="2026-10-20"
+    )
+    metrics.append_metrics_history(
+        ddb,
+        t,
+        model=model,
+        version="V1.0.0.2",
+        metrics={"rmse": 54.1},
+        evaluated_at="2026-10-21",
+        attributes={"approval": "Rejected", "rows": 442},
+    )
+    metrics.append_metrics_history(
+        ddb, t, model=model, version="V1.0.0.2", metrics={"rmse": 54.1}, evaluated_at="2026-10-21"
+    )  # a retry: no new row
+    metrics.append_metrics_history(
+        ddb, t, model="other_model", version="V1.0.0.2", metrics={"rmse": 1.0}, evaluated_at="2026-10-21"
+    )
 
     rows = metrics.metrics_history(ddb, t, model, "V1.0.0.2")
     assert [(r["version"], r["evaluated_at"], r["metrics"]) for r in rows] == [
@@ -223,7 +239,7 @@ def test_metrics_history_is_appended_and_queryable_by_model_and_version(ddb, tab
     every = metrics.metrics_history(ddb, t, model)
     assert [r["version"] for r in every] == ["V1.0.0.2", "V1.0.0.2", "V1.0.0.10", "V1.0.1.0"]  # not text order
     with pytest.raises(ValueError, match="finite"):
-        metrics.append_metrics_history(ddb, t, model, "V1.0.0.3", {"rmse": float("nan")})
+        metrics.append_metrics_history(ddb, t, model=model, version="V1.0.0.3", metrics={"rmse": float("nan")})
 
 
 def test_candidate_summary_puts_metrics_beside_production_and_the_decision(sm, ddb, tables, model):
@@ -234,7 +250,9 @@ def test_candidate_summary_puts_metrics_beside_production_and_the_decision(sm, d
     new = candidate(
         model, "train-2", "Rejected", metrics={"rmse": 56.5, "r2": 0.40}, gate_reasons=("rmse 56.5 > 55.0",)
     )
-    subject, message = summary.candidate_summary(new, Version("1.0", 0, 1), production, "arn:new")
+    subject, message = summary.candidate_summary(
+        new, version=Version("1.0", 0, 1), production=production, package_arn="arn:new"
+    )
     assert subject == f"{model} V1.0.0.1: Rejected" and len(subject) <= 100 and "\n" not in subject
     lines = message.splitlines()
     assert lines[0] == f"Model {model}: candidate V1.0.0.1 is Rejected."
@@ -246,7 +264,7 @@ def test_candidate_summary_puts_metrics_beside_production_and_the_decision(sm, d
     assert f"Production package: {old.arn}" in lines and "Model package: arn:new" in lines
     assert "Trained on: diabetes_patients 2026-10-01..2026-10-21 (21 partitions, 442 rows)" in lines
 
-    _, first = summary.candidate_summary(new, Version("1.0", 0, 0), None)
+    _, first = summary.candidate_summary(new, version=Version("1.0", 0, 0), production=None)
     assert "(no model in production yet)" in first
 
 

@@ -10,9 +10,19 @@ def test_a_double_column_turned_numeric_is_rejected_with_the_cast_to_add(s3, pg_
     sql = template.replace("{{ data_interval_start }}", ds).replace("{{ data_interval_end }}", "2026-10-03")
     # what a migration of bmi from double precision to numeric(5, 1) delivers
     sql = sql.replace("    bmi,", "    bmi::numeric(5, 1) AS bmi,", 1)
-    parts = extract_postgres_interval(s3, pg_uri, sql, bucket, "clinic", "patients", ds)
+    parts = extract_postgres_interval(
+        s3, uri=pg_uri, sql=sql, raw_bucket=bucket, source="clinic", table="patients", ds=ds
+    )
 
-    report = validate_parts(s3, bucket, parts, EXPECTATIONS_DIR / "diabetes_patients.json", "clinic", "patients", ds)
+    report = validate_parts(
+        s3,
+        raw_bucket=bucket,
+        parts=parts,
+        suite_path=EXPECTATIONS_DIR / "diabetes_patients.json",
+        source="clinic",
+        table="patients",
+        ds=ds,
+    )
 
     assert report.accepted == []
     assert "expect_column_values_to_be_of_type on column 'bmi'" in report.message

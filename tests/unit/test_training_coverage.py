@@ -40,7 +40,7 @@ def test_summary_says_which_intervals_are_present_and_missing():
         metrics={"r2": 0.5}, approval="Approved",
     )  # fmt: skip
     coverage = interval_coverage(_inventory("diabetes_patients", "2026-10-01", "2026-10-02", "2026-10-05"))
-    _, message = candidate_summary(candidate, Version("1", 0, 0), None, coverage=coverage)
+    _, message = candidate_summary(candidate, version=Version("1", 0, 0), production=None, coverage=coverage)
     assert (
         "Intervals of diabetes_patients: 3 of 5 daily intervals 2026-10-01..2026-10-05; "
         "present: 2026-10-01..2026-10-02, 2026-10-05; missing: 2026-10-03..2026-10-04"
@@ -106,7 +106,7 @@ def test_training_manifest_records_present_and_missing_intervals(s3):
     for i, ds in enumerate(["2026-10-01", "2026-10-02", "2026-10-04"]):
         _publish(s3, frame.iloc[i * 100 : (i + 1) * 100], ds)
     data = assemble(
-        s3, s3.buckets["curated"], cfg.datasets, cfg.key, cfg.features, cfg.label, s3.buckets["raw"], "run",
+        s3, curated_bucket=s3.buckets["curated"], datasets=cfg.datasets, key=cfg.key, features=cfg.features, label=cfg.label, out_bucket=s3.buckets["raw"], out_prefix="run",
         validation=cfg.split.validation, test=cfg.split.test, seed=cfg.split.seed,
     )  # fmt: skip
     manifest = get_json(s3, s3.buckets["raw"], "run/training_data.json")

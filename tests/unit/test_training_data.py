@@ -29,14 +29,14 @@ def _publish(s3, df, ds):
         key, s3.head_object(Bucket=s3.buckets["raw"], Key=key)["ETag"], hashlib.sha256(body).hexdigest(), len(df)
     )
     publish_partition(
-        s3, s3.buckets["raw"], [part], s3.buckets["curated"], "diabetes_patients", ds, (ds, ds),
-        list(df.columns), "patient_id", "updated_at", "clinic",
+        s3, raw_bucket=s3.buckets["raw"], parts=[part], curated_bucket=s3.buckets["curated"], dataset="diabetes_patients", ds=ds, interval=(ds, ds),
+        columns=list(df.columns), key_column="patient_id", changed_at="updated_at", source="clinic",
     )  # fmt: skip
 
 
 def _assemble(s3, prefix, fmt="csv"):
     return assemble(
-        s3, s3.buckets["curated"], CFG.datasets, CFG.key, CFG.features, CFG.label, s3.buckets["raw"], prefix,
+        s3, curated_bucket=s3.buckets["curated"], datasets=CFG.datasets, key=CFG.key, features=CFG.features, label=CFG.label, out_bucket=s3.buckets["raw"], out_prefix=prefix,
         validation=CFG.split.validation, test=CFG.split.test, seed=CFG.split.seed, fmt=fmt,
     )  # fmt: skip
 
@@ -50,12 +50,12 @@ def _read(s3, uri):
 def test_split_is_deterministic_and_stable_as_data_grows():
     small = pd.DataFrame({"id": range(1000)})
     grown = pd.DataFrame({"id": range(3000)})
-    a = split_frame(small, "id", 0.15, 0.2, seed=0)
-    b = split_frame(grown, "id", 0.15, 0.2, seed=0)
+    a = split_frame(small, "id", validation=0.15, test=0.2, seed=0)
+    b = split_frame(grown, "id", validation=0.15, test=0.2, seed=0)
     assert a.tolist() == b[:1000].tolist()
     shares = b.value_counts(normalize=True)
     assert shares["test"] == pytest.approx(0.2, abs=0.03) and shares["validation"] == pytest.approx(0.15, abs=0.03)
-    assert split_frame(grown, "id", 0.15, 0.2, seed=1).tolist() != b.tolist()
+    assert split_frame(grown, "id", validation=0.15, test=0.2, seed=1).tolist() != b.tolist()
     assert split_of(42, 0.15, 0.2) == split_of("42", 0.15, 0.2) == b[42]  # the key's text decides
 
 
@@ -83,7 +83,7 @@ def test_assemble_writes_splits_next_to_the_job_deterministically(s3):
     assert (everything.set_index("patient_id").loc[changed["patient_id"], "progression"] == 999.0).all()
     original = df.set_index("patient_id").loc[frames["test"]["patient_id"], "bmi"].to_numpy()
     assert (frames["test"]["bmi"].to_numpy() == original).all()  # floats round-trip exactly
-    expected = split_frame(everything, "patient_id", 0.15, 0.2, 0)
+    expected = split_frame(everything, "patient_id", validation=0.15, test=0.2, seed=0)
     for s, frame in frames.items():
         assert (expected[everything["patient_id"].isin(frame["patient_id"]).to_numpy()] == s).all()
 
@@ -121,8 +121,8 @@ def test_parquet_output_unlabelled_rows_and_missing_columns(s3):
     assert data.uris["train"].endswith("/t/parquet/train/data.parquet")
     assert list(_read(s3, data.uris["train"]).columns) == COLUMNS
     with pytest.raises(ValueError, match=r"has no column\(s\) \['cholesterol'\]"):
-        assemble(s3, s3.buckets["curated"], ["diabetes_patients"], "patient_id", ["cholesterol"], "progression",
-                 s3.buckets["raw"], "t/x")  # fmt: skip
+        assemble(s3, curated_bucket=s3.buckets["curated"], datasets=["diabetes_patients"], key="patient_id", features=["cholesterol"], label="progression",
+                 out_bucket=s3.buckets["raw"], out_prefix="t/x")  # fmt: skip
 
 
 def test_retrain_rule_counts_rows_the_last_training_did_not_see(s3):

@@ -54,7 +54,13 @@ def _request(s3, model, name: str, source_dir) -> dict:
     bucket = s3.buckets["raw"]
     source = upload_source_dir(s3, source_dir, bucket, "code")
     return training_job_request(
-        model, name, ROLE, "us-east-1", _channels(s3, bucket, model), f"s3://{bucket}/run/output", source
+        model,
+        job_name=name,
+        role_arn=ROLE,
+        region="us-east-1",
+        channels=_channels(s3, bucket, model),
+        output_path=f"s3://{bucket}/run/output",
+        source_dir_uri=source,
     )
 
 

@@ -57,9 +57,9 @@ def test_summary_counts_the_rows_left_out_for_no_label():
         model="diabetes_progression", tag="1", manual=0, run_key="job-1", image="img",
         model_data_url="s3://a/model.tar.gz", metrics={"rmse": 55.0}, approval="Approved",
     )  # fmt: skip
-    _, message = summary.candidate_summary(candidate, Version("1", 0, 0), None, unlabelled_rows=3)
+    _, message = summary.candidate_summary(candidate, version=Version("1", 0, 0), production=None, unlabelled_rows=3)
     assert "Rows without a label, not trained on: 3\n" in message
-    _, message = summary.candidate_summary(candidate, Version("1", 0, 0), None)
+    _, message = summary.candidate_summary(candidate, version=Version("1", 0, 0), production=None)
     assert "without a label" not in message
 
 
@@ -111,7 +111,15 @@ def _request(s3, model, name: str, frame) -> dict:
         channels[split] = f"s3://{bucket}/{name}/data/{split}/"
     source = upload_source_dir(s3, model.training.source_dir, bucket, "code")
     role = "arn:aws:iam::123456789012:role/mlops-sagemaker-execution"
-    return training_job_request(model, name, role, "us-east-1", channels, f"s3://{bucket}/{name}/output", source)
+    return training_job_request(
+        model,
+        job_name=name,
+        role_arn=role,
+        region="us-east-1",
+        channels=channels,
+        output_path=f"s3://{bucket}/{name}/output",
+        source_dir_uri=source,
+    )
 
 
 def _operator(request: dict, deferrable: bool):

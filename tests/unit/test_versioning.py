@@ -72,7 +72,9 @@ class Registry:
 
 
 def register(ddb, table, registry, model, tag, manual, key, **options):
-    res = versioning.reserve(ddb, table, model, tag, manual, key, registry.find, **options)
+    res = versioning.reserve(
+        ddb, table, model=model, tag=tag, manual=manual, key=key, find_registered=registry.find, **options
+    )
     if res.package_arn:
         return res.version
     versioning.commit(ddb, table, res, registry.create(res.version, key))
@@ -130,14 +132,18 @@ def test_random_histories_are_monotonic_gap_free_and_idempotent(ddb, table, seed
             assert register(ddb, table, registry, model, tag, manual, key, **opts) == by_key[key]
             continue
         if op in ("crash", "crash_after_create"):
-            res = versioning.reserve(ddb, table, model, tag, manual, key, registry.find, **opts)
+            res = versioning.reserve(
+                ddb, table, model=model, tag=tag, manual=manual, key=key, find_registered=registry.find, **opts
+            )
             if op == "crash_after_create":
                 registry.create(res.version, key)
                 by_key[key] = res.version
             clock.now += 301  # the crashed run's lease runs out
             continue
         if op == "create_fails":
-            res = versioning.reserve(ddb, table, model, tag, manual, key, registry.find, **opts)
+            res = versioning.reserve(
+                ddb, table, model=model, tag=tag, manual=manual, key=key, find_registered=registry.find, **opts
+            )
             versioning.release(ddb, table, res)
             continue
         by_key[key] = register(ddb, table, registry, model, tag, manual, key, **opts)
@@ -176,15 +182,23 @@ def test_retry_of_a_run_gets_its_version_back(ddb, table):
     with pytest.raises(TypeError, match="client, not a resource"):  # it would re-serialise typed values
         versioning.latest_version(resource, table, "m")
     # A retry whose reservation is still pending (it crashed before creating) keeps its number too.
-    res = versioning.reserve(ddb, table, "m", 1, 0, "train-c", reg.find)
-    assert versioning.reserve(ddb, table, "m", 1, 0, "train-c", reg.find).version == res.version == Version(1, 0, 2)
+    res = versioning.reserve(ddb, table, model="m", tag=1, manual=0, key="train-c", find_registered=reg.find)
+    assert (
+        versioning.reserve(ddb, table, model="m", tag=1, manual=0, key="train-c", find_registered=reg.find).version
+        == res.version
+        == Version(1, 0, 2)
+    )
 
 
 def test_abandoned_reservation_leaves_no_hole_and_its_number_is_not_reused(ddb, table):
     clock, reg = Clock(), Registry()
-    held = versioning.reserve(ddb, table, "m", 1, 0, "crashed", reg.find, clock=clock)
+    held = versioning.reserve(
+        ddb, table, model="m", tag=1, manual=0, key="crashed", find_registered=reg.find, clock=clock
+    )
     with pytest.raises(VersionBusy, match="'crashed' is registering V1.0.0"):
-        versioning.reserve(ddb, table, "m", 1, 0, "other", reg.find, clock=clock, wait_seconds=0)
+        versioning.reserve(
+            ddb, table, model="m", tag=1, manual=0, key="other", find_registered=reg.find, clock=clock, wait_seconds=0
+        )
     clock.now += 301
     assert register(ddb, table, reg, "m", 1, 0, "other", clock=clock) == held.version  # taken over, no hole
     # The crashed run comes back: it must not register V1.0.0 again.
@@ -193,7 +207,9 @@ def test_abandoned_reservation_leaves_no_hole_and_its_number_is_not_reused(ddb, 
 
 def test_run_that_crashed_after_creating_its_package_keeps_its_version(ddb, table):
     clock, reg = Clock(), Registry()
-    res = versioning.reserve(ddb, table, "m", 1, 0, "crashed", reg.find, clock=clock)
+    res = versioning.reserve(
+        ddb, table, model="m", tag=1, manual=0, key="crashed", find_registered=reg.find, clock=clock
+    )
     reg.create(res.version, "crashed")  # created, then the worker died before commit
     clock.now += 301
     assert register(ddb, table, reg, "m", 1, 0, "other", clock=clock) == Version(1, 0, 1)
@@ -203,7 +219,9 @@ def test_run_that_crashed_after_creating_its_package_keeps_its_version(ddb, tabl
 
 def test_stalled_run_that_outlived_its_lease_cannot_take_the_version(ddb, table):
     clock, reg = Clock(), Registry()
-    stalled = versioning.reserve(ddb, table, "m", 1, 0, "stalled", reg.find, clock=clock)
+    stalled = versioning.reserve(
+        ddb, table, model="m", tag=1, manual=0, key="stalled", find_registered=reg.find, clock=clock
+    )
     clock.now += 301
     assert register(ddb, table, reg, "m", 1, 0, "other", clock=clock) == Version(1, 0, 0)
     with pytest.raises(VersionConflict, match="V1.0.0 is already registered by another run"):

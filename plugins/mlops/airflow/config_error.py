@@ -54,7 +54,7 @@ def dag_id_for(prefix: str, path: Path) -> str:
     return f"{prefix}_{re.sub(r'[^A-Za-z0-9_.-]', '_', path.stem)}"
 
 
-def config_error_dag(dag_id: str, stage: str, path: Path, error: Exception, settings: Settings, owner: str):
+def config_error_dag(dag_id: str, *, stage: str, path: Path, error: Exception, settings: Settings, owner: str):
     from airflow.sdk import DAG
 
     text = error_text(path, error)
@@ -98,6 +98,8 @@ def build_each(paths, build, *, prefix: str, stage: str, owner: str, settings: S
             # `with DAG(...)` registers its DAG on exit even when the body raised; a second DAG
             # with the same id (the stand-in) would make the whole DAG file an import error.
             DagContext.autoregistered_dags.difference_update(DagContext.autoregistered_dags - registered)
-            dag = config_error_dag(dag_id_for(prefix, path), stage, path, err, settings, owner)
+            dag = config_error_dag(
+                dag_id_for(prefix, path), stage=stage, path=path, error=err, settings=settings, owner=owner
+            )
         dags[dag.dag_id] = dag
     return dags

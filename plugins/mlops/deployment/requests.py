@@ -107,7 +107,7 @@ def model_request(package: ApprovedPackage, image: str, role_arn: str, region: s
 
 
 def endpoint_config_request(
-    package: ApprovedPackage, model_name: str, deployment, artifacts_bucket: str, kms_key_id: str = ""
+    package: ApprovedPackage, *, model_name: str, deployment, artifacts_bucket: str, kms_key_id: str = ""
 ) -> dict:
     """CreateEndpointConfig: one production variant named by the version, all traffic, data capture.
 
@@ -149,7 +149,11 @@ def deployment_requests(package: ApprovedPackage, image: str, deployment, settin
     """The three requests of one deployment, keyed model / endpoint_config / endpoint."""
     model = model_request(package, image, settings.sagemaker_role_arn, region)
     config = endpoint_config_request(
-        package, model["ModelName"], deployment, settings.artifacts_bucket, settings.capture_kms_key_id
+        package,
+        model_name=model["ModelName"],
+        deployment=deployment,
+        artifacts_bucket=settings.artifacts_bucket,
+        kms_key_id=settings.capture_kms_key_id,
     )
     return {
         "model": model,

@@ -72,7 +72,7 @@ def _prefetch(batches: Iterator, depth: int = PREFETCH_BATCHES) -> Iterator:
         yield item
 
 
-def write_parquet(batches: Iterator, schema, sink, rows_before: int = 0, progress_every: int = 250_000) -> int:
+def write_parquet(batches: Iterator, schema, sink, *, rows_before: int = 0, progress_every: int = 250_000) -> int:
     """Write Arrow batches into `sink` as Parquet, coalescing them into row groups; returns rows.
 
     Progress is logged as the extraction's running total: `rows_before` were written earlier.
@@ -214,7 +214,7 @@ def postgres_batches(uri: str, sql: str) -> Iterator[tuple]:
 
 
 def extract_postgres(
-    s3, uri: str, sql: str, bucket: str, key_of: Callable[[int], str], rows_per_file: int = FILE_ROWS
+    s3, *, uri: str, sql: str, bucket: str, key_of: Callable[[int], str], rows_per_file: int = FILE_ROWS
 ) -> list[ExtractResult]:
     """Extract `sql` from PostgreSQL to Parquet objects `s3://bucket/<key_of(0, 1, ...)>`.
 
@@ -269,6 +269,7 @@ def _csv_reason(err: Exception, header: list[str], column_types: dict) -> str:
 
 def extract_csv_object(
     s3,
+    *,
     src_bucket: str,
     src_key: str,
     bucket: str,

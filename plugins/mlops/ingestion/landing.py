@@ -61,7 +61,7 @@ def _put_tags(s3, bucket: str, key: str, tags: dict[str, str]) -> None:
     )
 
 
-def mark(s3, bucket: str, key: str, ds: str, status: str) -> None:
+def mark(s3, bucket: str, key: str, *, ds: str, status: str) -> None:
     """Record that the run for `ds` took `key`, and whether it was published or quarantined."""
     tags = _tags(s3, bucket, key)
     tags.update({TAG_DS: ds, TAG_STATUS: status})
@@ -109,7 +109,7 @@ def inspect(s3, bucket: str, key: str) -> tuple[str, int, list[str], str | None]
     return digest.hexdigest(), size, header, problem
 
 
-def content_owner(s3, raw_bucket: str, source: str, table: str, sha256: str) -> dict | None:
+def content_owner(s3, *, raw_bucket: str, source: str, table: str, sha256: str) -> dict | None:
     """The ledger entry of these bytes (the interval that first took them), or None."""
     try:
         return get_json(s3, raw_bucket, layout.ledger_key(source, table, sha256))
@@ -117,11 +117,11 @@ def content_owner(s3, raw_bucket: str, source: str, table: str, sha256: str) -> 
         return None
 
 
-def claim(s3, raw_bucket: str, source: str, table: str, sha256: str, ds: str, key: str) -> dict:
+def claim(s3, *, raw_bucket: str, source: str, table: str, sha256: str, ds: str, key: str) -> dict:
     """The owner of these bytes: this interval if no run took them before, else the first one."""
     import json
 
-    owner = content_owner(s3, raw_bucket, source, table, sha256)
+    owner = content_owner(s3, raw_bucket=raw_bucket, source=source, table=table, sha256=sha256)
     if owner is not None:
         return owner
     entry = {
@@ -142,7 +142,9 @@ def claim(s3, raw_bucket: str, source: str, table: str, sha256: str, ds: str, ke
     except s3.exceptions.ClientError as err:
         if err.response["Error"]["Code"] not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
             raise
-        return content_owner(s3, raw_bucket, source, table, sha256)  # another run claimed it first
+        return content_owner(
+            s3, raw_bucket=raw_bucket, source=source, table=table, sha256=sha256
+        )  # another run claimed it first
     return entry
 
 
@@ -177,7 +179,7 @@ def _mark_taken(s3, bucket: str, key: str, sha256: str, ds: str) -> None:
 
 
 def files_for_interval(
-    s3, bucket: str, prefix: str, ds: str, raw_bucket: str, source: str, table: str
+    s3, *, bucket: str, prefix: str, ds: str, raw_bucket: str, source: str, table: str
 ) -> list[LandingFile]:
     """Landing objects this interval's run owns, one per content; other copies tagged duplicates.
 
@@ -199,7 +201,7 @@ def files_for_interval(
     taken = []
     for sha256, copies in sorted(candidates.items()):
         copies.sort()
-        owner = claim(s3, raw_bucket, source, table, sha256, ds, copies[0][0])
+        owner = claim(s3, raw_bucket=raw_bucket, source=source, table=table, sha256=sha256, ds=ds, key=copies[0][0])
         keys = [c[0] for c in copies]
         primary = owner["landing_key"] if owner["landing_key"] in keys else keys[0]
         for key, size, header, problem in copies:

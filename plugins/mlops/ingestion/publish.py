@@ -47,7 +47,7 @@ class Part:
 
 
 def quarantine(
-    s3, raw_bucket: str, raw_key: str, source: str, table: str, ds: str, part: str, validation: dict
+    s3, *, raw_bucket: str, raw_key: str, source: str, table: str, ds: str, part: str, validation: dict
 ) -> dict:
     """Copy a rejected raw object and its validation result under the quarantine prefix."""
     data_key, result_key = layout.quarantine_keys(source, table, ds, part)
@@ -61,6 +61,7 @@ def quarantine(
 
 def publish_partition(
     s3,
+    *,
     raw_bucket: str,
     parts: list[Part],
     curated_bucket: str,
@@ -71,7 +72,6 @@ def publish_partition(
     key_column: str,
     changed_at: str | None,
     source: str,
-    *,
     attempts: int = 5,
 ) -> dict:
     """Make `parts` the content of curated partition `dataset/ds=<ds>`; returns the manifest.

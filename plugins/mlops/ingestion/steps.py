@@ -38,10 +38,16 @@ class ValidationReport:
         return {"accepted": self.accepted, "rejected": self.rejected}
 
 
-def extract_postgres_interval(s3, uri: str, sql: str, raw_bucket: str, source: str, table: str, ds: str) -> list[dict]:
+def extract_postgres_interval(
+    s3, *, uri: str, sql: str, raw_bucket: str, source: str, table: str, ds: str
+) -> list[dict]:
     """Extract the interval into raw objects data-00000, data-00001, ... (one per `FILE_ROWS` rows)."""
     results = extract_postgres(
-        s3, uri, sql, raw_bucket, lambda number: layout.raw_key(source, table, ds, layout.data_part(number))
+        s3,
+        uri=uri,
+        sql=sql,
+        bucket=raw_bucket,
+        key_of=lambda number: layout.raw_key(source, table, ds, layout.data_part(number)),
     )
     parts = [r.to_dict() | {"part": layout.data_part(number)} for number, r in enumerate(results)]
     _remove_stale_raw(s3, raw_bucket, layout.raw_prefix(source, table, ds), parts)
@@ -50,6 +56,7 @@ def extract_postgres_interval(s3, uri: str, sql: str, raw_bucket: str, source: s
 
 def extract_landing_interval(
     s3,
+    *,
     landing_bucket: str,
     landing_prefix: str,
     raw_bucket: str,
@@ -67,7 +74,9 @@ def extract_landing_interval(
     """
     contract = column_contract(load_suite_document(suite_path)) if suite_path else None
     column_types = csv_column_types(contract.types) if contract else {}
-    files = landing.files_for_interval(s3, landing_bucket, landing_prefix, ds, raw_bucket, source, table)
+    files = landing.files_for_interval(
+        s3, bucket=landing_bucket, prefix=landing_prefix, ds=ds, raw_bucket=raw_bucket, source=source, table=table
+    )
     log.info("%d landing file(s) for ds=%s under s3://%s/%s", len(files), ds, landing_bucket, landing_prefix)
     parts = []
     for f in files:
@@ -76,10 +85,10 @@ def extract_landing_interval(
             try:
                 result = extract_csv_object(
                     s3,
-                    landing_bucket,
-                    f.key,
-                    raw_bucket,
-                    layout.raw_key(source, table, ds, f.part),
+                    src_bucket=landing_bucket,
+                    src_key=f.key,
+                    bucket=raw_bucket,
+                    key=layout.raw_key(source, table, ds, f.part),
                     column_types=column_types,
                     header=f.header,
                 )
@@ -89,7 +98,7 @@ def extract_landing_interval(
                 parts.append(result.to_dict() | {"part": f.part, "landing_key": f.key, "landing_sha256": f.sha256})
                 continue
         parts.append(_quarantine_unreadable(s3, landing_bucket, raw_bucket, f, source, table, ds, reason))
-        landing.mark(s3, landing_bucket, f.key, ds, "quarantined")
+        landing.mark(s3, landing_bucket, f.key, ds=ds, status="quarantined")
     _remove_stale_raw(s3, raw_bucket, layout.raw_prefix(source, table, ds), parts)
     return parts
 
@@ -157,7 +166,7 @@ def _read_parquet(path: str):
 
 
 def validate_parts(
-    s3, raw_bucket: str, parts: list[dict], suite_path, source: str, table: str, ds: str
+    s3, *, raw_bucket: str, parts: list[dict], suite_path, source: str, table: str, ds: str
 ) -> ValidationReport:
     """Validate each raw part; quarantine the rejected ones with their validation result.
 
@@ -198,7 +207,14 @@ def validate_parts(
             report.accepted.append(entry)
         else:
             entry["quarantine"] = quarantine(
-                s3, raw_bucket, p["key"], source, table, ds, entry["part"], outcome.to_dict()
+                s3,
+                raw_bucket=raw_bucket,
+                raw_key=p["key"],
+                source=source,
+                table=table,
+                ds=ds,
+                part=entry["part"],
+                validation=outcome.to_dict(),
             )
             entry["failures"] = [f.describe() for f in outcome.failures]
             report.rejected.append(entry)
@@ -216,6 +232,7 @@ def extraction_report(source: str, table: str, ds: str, parts: list[dict]) -> di
 
 def publish_accepted(
     s3,
+    *,
     raw_bucket: str,
     curated_bucket: str,
     accepted: list[dict],
@@ -225,7 +242,6 @@ def publish_accepted(
     key_column: str,
     changed_at: str | None,
     source: str,
-    *,
     extracted_rows: int | None = None,
 ) -> dict:
     """Publish the accepted parts as the partition. An empty `accepted` replaces the partition
@@ -241,5 +257,15 @@ def publish_accepted(
     columns = accepted[0]["columns"] if accepted else []
     parts = [Part.from_dict(a) for a in accepted]
     return publish_partition(
-        s3, raw_bucket, parts, curated_bucket, dataset, ds, interval, columns, key_column, changed_at, source
+        s3,
+        raw_bucket=raw_bucket,
+        parts=parts,
+        curated_bucket=curated_bucket,
+        dataset=dataset,
+        ds=ds,
+        interval=interval,
+        columns=columns,
+        key_column=key_column,
+        changed_at=changed_at,
+        source=source,
     )

@@ -28,6 +28,7 @@ def _number(name: str, value) -> Decimal:
 def append_metrics_history(
     dynamodb,
     table: str,
+    *,
     model: str,
     version: Version | str,
     metrics: dict[str, float],

@@ -268,10 +268,10 @@ def register_candidate(sagemaker, dynamodb, versions_table: str, candidate: Cand
     reservation = versions.reserve(
         dynamodb,
         versions_table,
-        candidate.model,
-        candidate.tag,
-        candidate.manual,
-        candidate.run_key,
+        model=candidate.model,
+        tag=candidate.tag,
+        manual=candidate.manual,
+        key=candidate.run_key,
         find_registered=lambda version, since: find_version(sagemaker, candidate.model, version, since),
         **reserve_options,
     )

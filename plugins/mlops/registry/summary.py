@@ -59,6 +59,7 @@ def coverage_lines(coverage: dict[str, dict]) -> list[str]:
 
 def candidate_summary(
     candidate: Candidate,
+    *,
     version: Version,
     production: ModelPackage | None,
     package_arn: str | None = None,

@@ -169,6 +169,7 @@ FindRegistered = Callable[[Version, float], "tuple[str, str] | None"]
 def reserve(
     dynamodb,
     table: str,
+    *,
     model: str,
     tag: str,
     manual: int,

@@ -44,14 +44,14 @@ def split_of(key, validation: float, test: float, seed: int = 0) -> str:
     return "test" if u < test else "validation" if u < test + validation else "train"
 
 
-def split_frame(frame, key: str, validation: float, test: float, seed: int = 0):
+def split_frame(frame, key: str, *, validation: float, test: float, seed: int = 0):
     """The split of every row of `frame` (a Series aligned with it)."""
     import pandas as pd
 
     return pd.Series([split_of(k, validation, test, seed) for k in frame[key]], index=frame.index, dtype=object)
 
 
-def partition_inventory(s3, curated_bucket: str, datasets, start: str | None = None, end: str | None = None) -> list:
+def partition_inventory(s3, curated_bucket: str, datasets, *, start: str | None = None, end: str | None = None) -> list:
     """The published partitions of `datasets` (start <= ds <= end) with rows and a content fingerprint."""
     reader = CuratedReader(bucket=curated_bucket, s3=s3)
     out = []
@@ -131,6 +131,7 @@ def _encode(frame, fmt: str) -> bytes:
 
 def assemble(
     s3,
+    *,
     curated_bucket: str,
     datasets,
     key: str,
@@ -157,7 +158,7 @@ def assemble(
         raise TrainingDataError(f"format must be one of {FORMATS}, got {fmt!r}")
     columns = [key, *features, label]
     reader = CuratedReader(bucket=curated_bucket, s3=s3)
-    inventory = partition_inventory(s3, curated_bucket, datasets, start, end)
+    inventory = partition_inventory(s3, curated_bucket, datasets, start=start, end=end)
     coverage = interval_coverage(inventory)
     frame = pd.concat([_load(reader, d, columns, start, end) for d in datasets], ignore_index=True)
     duplicated = frame[key].duplicated()
@@ -175,7 +176,7 @@ def assemble(
         log.warning("dropping %d of %d row(s) without a label %r: not trained on", dropped, len(frame), label)
         frame = frame[~unlabelled]
     frame = frame.sort_values(key, kind="mergesort").reset_index(drop=True)
-    assignment = split_frame(frame, key, validation, test, seed)
+    assignment = split_frame(frame, key, validation=validation, test=test, seed=seed)
 
     prefix = out_prefix.strip("/")
     uris, rows, files = {}, {}, {}

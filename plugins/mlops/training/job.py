@@ -114,6 +114,7 @@ def upload_source_dir(s3, directory: Path, bucket: str, prefix: str) -> str:
 
 def training_job_request(
     model,
+    *,
     job_name: str,
     role_arn: str,
     region: str,

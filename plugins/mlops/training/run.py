@@ -44,7 +44,7 @@ class CheckResult:
     production_version: str | None
 
 
-def check(s3, sagemaker, curated_bucket: str, model, force: bool = False) -> CheckResult:
+def check(s3, sagemaker, *, curated_bucket: str, model, force: bool = False) -> CheckResult:
     """The retrain rule: enough new rows since production's training data, a new manual
     revision, no production model yet, or a forced run."""
     production = packages.production_model(sagemaker, model.name)
@@ -69,18 +69,18 @@ def run_prefix(model_name: str, stamp: str) -> str:
     return f"models/{model_name}/runs/{stamp}"
 
 
-def prepare(s3, sagemaker, settings, model, stamp: str, region: str) -> dict:
+def prepare(s3, sagemaker, *, settings, model, stamp: str, region: str) -> dict:
     """Write the splits and the entry point to S3; return the training job request and context."""
     prefix = run_prefix(model.name, stamp)
     data = training_data.assemble(
         s3,
-        settings.curated_bucket,
-        model.datasets,
-        model.key,
-        model.features,
-        model.label,
-        settings.artifacts_bucket,
-        f"{prefix}/data",
+        curated_bucket=settings.curated_bucket,
+        datasets=model.datasets,
+        key=model.key,
+        features=model.features,
+        label=model.label,
+        out_bucket=settings.artifacts_bucket,
+        out_prefix=f"{prefix}/data",
         validation=model.split.validation,
         test=model.split.test,
         seed=model.split.seed,
@@ -93,13 +93,13 @@ def prepare(s3, sagemaker, settings, model, stamp: str, region: str) -> dict:
     name = job_name(model.name, stamp)
     request = training_job_request(
         model,
-        name,
-        settings.sagemaker_role_arn,
-        region,
-        channels,
-        f"s3://{settings.artifacts_bucket}/{prefix}/output",
-        source,
-        settings.training_images,
+        job_name=name,
+        role_arn=settings.sagemaker_role_arn,
+        region=region,
+        channels=channels,
+        output_path=f"s3://{settings.artifacts_bucket}/{prefix}/output",
+        source_dir_uri=source,
+        image_overrides=settings.training_images,
     )
     log.info("training %s on %s rows (%s) as job %s", model.name, data.rows, data.partitions_used, name)
     return {
@@ -120,7 +120,7 @@ def evaluation_report(s3, model_artifact_uri: str) -> dict:
         return json.loads(tar.extractfile(member).read())
 
 
-def conclude(s3, sagemaker, dynamodb, settings, model, job: dict, prepared: dict, code_revision: str) -> dict:
+def conclude(s3, sagemaker, dynamodb, *, settings, model, job: dict, prepared: dict, code_revision: str) -> dict:
     """Gate the trained candidate and register it; returns what the notification and the next
     tasks need (version, status, metrics beside production's, reasons, package ARN)."""
     # described again here: the XCom copy has its timestamps flattened to strings
@@ -165,9 +165,9 @@ def conclude(s3, sagemaker, dynamodb, settings, model, job: dict, prepared: dict
     metrics.append_metrics_history(
         dynamodb,
         settings.metrics_table,
-        model.name,
-        registered.version,
-        candidate.metrics,
+        model=model.name,
+        version=registered.version,
+        metrics=candidate.metrics,
         evaluated_at=job["TrainingEndTime"].astimezone(UTC).isoformat(timespec="seconds"),
         attributes={
             "status": decision.status,
@@ -179,10 +179,10 @@ def conclude(s3, sagemaker, dynamodb, settings, model, job: dict, prepared: dict
     coverage = data.get("coverage") or summary.interval_coverage(data["partitions"])
     subject, message = summary.candidate_summary(
         candidate,
-        registered.version,
-        production,
-        registered.arn,
-        coverage,
+        version=registered.version,
+        production=production,
+        package_arn=registered.arn,
+        coverage=coverage,
         unlabelled_rows=data.get("dropped_rows", 0),
     )
     log.info("registered %s %s as %s (%s)", model.name, registered.version, decision.status, registered.arn)

@@ -69,12 +69,12 @@ class PostgresToRawOperator(FailFast, BaseOperator):
         url = PostgresHook(postgres_conn_id=self.conn_id).sqlalchemy_url.set(drivername="postgresql")
         parts = extract_postgres_interval(
             _s3(settings),
-            url.render_as_string(hide_password=False),
-            self.sql,
-            settings.raw_bucket,
-            self.source,
-            self.table,
-            ds,
+            uri=url.render_as_string(hide_password=False),
+            sql=self.sql,
+            raw_bucket=settings.raw_bucket,
+            source=self.source,
+            table=self.table,
+            ds=ds,
         )
         return extraction_report(self.source, self.table, ds, parts)
 
@@ -100,12 +100,12 @@ class LandingToRawOperator(FailFast, BaseOperator):
         suite_path = EXPECTATIONS_DIR / f"{tables[0].suite_name}.json" if tables else None
         parts = extract_landing_interval(
             _s3(settings),
-            settings.landing_bucket,
-            self.landing_prefix,
-            settings.raw_bucket,
-            self.source,
-            self.table,
-            ds,
+            landing_bucket=settings.landing_bucket,
+            landing_prefix=self.landing_prefix,
+            raw_bucket=settings.raw_bucket,
+            source=self.source,
+            table=self.table,
+            ds=ds,
             suite_path=suite_path,
         )
         for p in parts:
@@ -156,12 +156,20 @@ class ValidateRawOperator(FailFast, BaseOperator):
             ds=ds,
         )
         parts = extraction["parts"]
-        report = validate_parts(s3, settings.raw_bucket, parts, self.suite_path, self.source, self.table, ds)
+        report = validate_parts(
+            s3,
+            raw_bucket=settings.raw_bucket,
+            parts=parts,
+            suite_path=self.suite_path,
+            source=self.source,
+            table=self.table,
+            ds=ds,
+        )
         for entry in report.accepted:
             self.log.info(entry["message"])
         for entry in report.rejected:
             if entry.get("landing_key"):
-                landing.mark(s3, settings.landing_bucket, entry["landing_key"], ds, "quarantined")
+                landing.mark(s3, settings.landing_bucket, entry["landing_key"], ds=ds, status="quarantined")
         if report.rejected:
             send_alert(
                 settings,
@@ -209,15 +217,15 @@ class PublishCuratedOperator(FailFast, BaseOperator):
         try:
             manifest = publish_accepted(
                 s3,
-                settings.raw_bucket,
-                settings.curated_bucket,
-                report["accepted"],
-                self.dataset,
-                ds,
-                (start, end),
-                self.key,
-                self.changed_at,
-                self.source,
+                raw_bucket=settings.raw_bucket,
+                curated_bucket=settings.curated_bucket,
+                accepted=report["accepted"],
+                dataset=self.dataset,
+                ds=ds,
+                interval=(start, end),
+                key_column=self.key,
+                changed_at=self.changed_at,
+                source=self.source,
                 extracted_rows=report.get("extracted_rows"),
             )
         except PublishConflict:
@@ -226,7 +234,7 @@ class PublishCuratedOperator(FailFast, BaseOperator):
             raise AirflowFailException(str(err)) from err  # no retry can fix it; a rerun of the interval can
         for entry in report["accepted"]:
             if entry.get("landing_key"):
-                landing.mark(s3, settings.landing_bucket, entry["landing_key"], ds, "published")
+                landing.mark(s3, settings.landing_bucket, entry["landing_key"], ds=ds, status="published")
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = {
                 "ds": ds,

@@ -124,7 +124,7 @@ class CheckRetrainOperator(_ModelOperator):
         settings = Settings.from_env()
         s3, sagemaker = _clients(settings, "s3", "sagemaker")
         force = bool(context["params"].get("force_train", False))
-        result = check(s3, sagemaker, settings.curated_bucket, _model(self.model), force=force)
+        result = check(s3, sagemaker, curated_bucket=settings.curated_bucket, model=_model(self.model), force=force)
         if not result.train:
             raise AirflowSkipException(f"not training {self.model}: {result.reason}")
         self.log.info("training %s: %s", self.model, result.reason)
@@ -141,7 +141,14 @@ class PrepareTrainingOperator(_ModelOperator):
 
         settings = Settings.from_env()
         s3, sagemaker = _clients(settings, "s3", "sagemaker")
-        prepared = prepare(s3, sagemaker, settings, _model(self.model), run_stamp(context), _region(settings))
+        prepared = prepare(
+            s3,
+            sagemaker,
+            settings=settings,
+            model=_model(self.model),
+            stamp=run_stamp(context),
+            region=_region(settings),
+        )
         context["ti"].xcom_push(key="prepared", value=prepared)
         return prepared["request"]
 
@@ -209,7 +216,14 @@ class RegisterCandidateOperator(_ModelOperator):
             raise missing_result(f"training job of {self.model}", self.training_task_id)
         job = self.training["Training"]
         result = conclude(
-            s3, sagemaker, dynamodb, settings, _model(self.model), job, self.prepared, settings.code_revision
+            s3,
+            sagemaker,
+            dynamodb,
+            settings=settings,
+            model=_model(self.model),
+            job=job,
+            prepared=self.prepared,
+            code_revision=settings.code_revision,
         )
         self.log.info("%s\n%s", result["subject"], result["message"])
         SnsHook(aws_conn_id=settings.aws_conn_id).publish_to_target(
