@@ -14,7 +14,7 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from mlops.airflow.training.operators import _clients, _region
+from mlops.airflow.aws_clients import aws_clients, aws_region
 from mlops.settings import Settings
 
 
@@ -46,7 +46,7 @@ class ResolvePackageOperator(_ModelOperator):
     def execute(self, context):
         from mlops.deployment.steps import resolve_package
 
-        (sagemaker,) = _clients(Settings.from_env(), "sagemaker")
+        (sagemaker,) = aws_clients(Settings.from_env(), "sagemaker")
         version = (context["params"] or {}).get("version") or None
         extra = None if version else _triggering_extra(context, self.model)
         package = resolve_package(sagemaker, self.model, event=extra, version=version)
@@ -71,14 +71,14 @@ class BuildRequestsOperator(_ModelOperator):
         from mlops.training.config import MODELS_DIR, load_model
 
         settings = Settings.from_env()
-        (sagemaker,) = _clients(settings, "sagemaker")
+        (sagemaker,) = aws_clients(settings, "sagemaker")
         package = ApprovedPackage(**context["ti"].xcom_pull(task_ids=self.resolve_task_id))
         requests = build_requests(
             package,
             load_deployment(self.model),
             load_model(MODELS_DIR / f"{self.model}.yaml"),
             settings,
-            _region(settings),
+            aws_region(settings),
         )
         served = served_package(sagemaker, self.model)
         requests["previous"] = str(served.version) if served else None
@@ -196,7 +196,7 @@ class VerifyEndpointOperator(BaseOperator):
     def execute(self, context):
         from mlops.deployment.verify import verify_endpoint
 
-        (sagemaker,) = _clients(Settings.from_env(), "sagemaker")
+        (sagemaker,) = aws_clients(Settings.from_env(), "sagemaker")
         endpoint = context["ti"].xcom_pull(task_ids=self.build_task_id)["endpoint"]
         serving = verify_endpoint(sagemaker, endpoint["EndpointName"], endpoint["EndpointConfigName"])
         self.log.info("endpoint %s InService on %s (variants %s)", serving.endpoint, serving.config, serving.variants)
@@ -217,7 +217,7 @@ class RecordDeploymentOperator(BaseOperator):
         from mlops.deployment.steps import record
         from mlops.deployment.verify import Serving
 
-        (sagemaker,) = _clients(Settings.from_env(), "sagemaker")
+        (sagemaker,) = aws_clients(Settings.from_env(), "sagemaker")
         ti = context["ti"]
         package = ApprovedPackage(**ti.xcom_pull(task_ids=self.resolve_task_id))
         serving = ti.xcom_pull(task_ids=self.verify_task_id)

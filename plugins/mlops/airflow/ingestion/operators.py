@@ -8,14 +8,9 @@ from collections.abc import Sequence
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from mlops.airflow.aws_clients import s3_client
 from mlops.airflow.defaults import FailFast
 from mlops.settings import Settings
-
-
-def _s3(settings: Settings):
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    return S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
 
 
 def upstream_task_id(result) -> str | None:
@@ -68,7 +63,7 @@ class PostgresToRawOperator(FailFast, BaseOperator):
         ds, _, _ = _interval(context)
         url = PostgresHook(postgres_conn_id=self.conn_id).sqlalchemy_url.set(drivername="postgresql")
         parts = extract_postgres_interval(
-            _s3(settings),
+            s3_client(settings),
             uri=url.render_as_string(hide_password=False),
             sql=self.sql,
             raw_bucket=settings.raw_bucket,
@@ -99,7 +94,7 @@ class LandingToRawOperator(FailFast, BaseOperator):
         tables = [t for c in load_sources() if c.name == self.source for t in c.tables if t.name == self.table]
         suite_path = EXPECTATIONS_DIR / f"{tables[0].suite_name}.json" if tables else None
         parts = extract_landing_interval(
-            _s3(settings),
+            s3_client(settings),
             landing_bucket=settings.landing_bucket,
             landing_prefix=self.landing_prefix,
             raw_bucket=settings.raw_bucket,
@@ -147,7 +142,7 @@ class ValidateRawOperator(FailFast, BaseOperator):
         from mlops.ingestion.steps import validate_parts
 
         settings = Settings.from_env()
-        s3 = _s3(settings)
+        s3 = s3_client(settings)
         ds, _, _ = _interval(context)
         extraction = require_result(
             self.extraction,
@@ -202,7 +197,7 @@ class PublishCuratedOperator(FailFast, BaseOperator):
         from mlops.ingestion.steps import publish_accepted
 
         settings = Settings.from_env()
-        s3 = _s3(settings)
+        s3 = s3_client(settings)
         ds, start, end = _interval(context)
         report = require_result(
             self.validation,

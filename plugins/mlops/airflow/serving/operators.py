@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from airflow.sdk import BaseOperator
 
+from mlops.airflow.aws_clients import s3_client
 from mlops.airflow.defaults import FailFast
-from mlops.airflow.ingestion.operators import _s3
 from mlops.settings import Settings
 
 
@@ -33,7 +33,7 @@ class CaptureToRawOperator(FailFast, BaseOperator):
         start, end = context["data_interval_start"], context["data_interval_end"]
         ds = ds_of(start)
         parts = extract_capture_interval(
-            _s3(settings),
+            s3_client(settings),
             settings.artifacts_bucket,
             self.capture_prefix,
             self.endpoint,

@@ -10,20 +10,9 @@ from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOp
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException, XComNotFound
 
+from mlops.airflow.aws_clients import aws_clients, aws_region
 from mlops.airflow.defaults import FailFast
 from mlops.settings import Settings
-
-
-def _clients(settings: Settings, *services: str):
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-    return [AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=s).get_conn() for s in services]
-
-
-def _region(settings: Settings) -> str:
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-    return AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type="sagemaker").conn_region_name or "us-east-1"
 
 
 def run_stamp(context) -> str:
@@ -122,7 +111,7 @@ class CheckRetrainOperator(_ModelOperator):
         from mlops.training.run import check
 
         settings = Settings.from_env()
-        s3, sagemaker = _clients(settings, "s3", "sagemaker")
+        s3, sagemaker = aws_clients(settings, "s3", "sagemaker")
         force = bool(context["params"].get("force_train", False))
         result = check(s3, sagemaker, curated_bucket=settings.curated_bucket, model=_model(self.model), force=force)
         if not result.train:
@@ -140,14 +129,14 @@ class PrepareTrainingOperator(_ModelOperator):
         from mlops.training.run import prepare
 
         settings = Settings.from_env()
-        s3, sagemaker = _clients(settings, "s3", "sagemaker")
+        s3, sagemaker = aws_clients(settings, "s3", "sagemaker")
         prepared = prepare(
             s3,
             sagemaker,
             settings=settings,
             model=_model(self.model),
             stamp=run_stamp(context),
-            region=_region(settings),
+            region=aws_region(settings),
         )
         context["ti"].xcom_push(key="prepared", value=prepared)
         return prepared["request"]
@@ -209,7 +198,7 @@ class RegisterCandidateOperator(_ModelOperator):
         from mlops.training.run import conclude
 
         settings = Settings.from_env()
-        s3, sagemaker, dynamodb = _clients(settings, "s3", "sagemaker", "dynamodb")
+        s3, sagemaker, dynamodb = aws_clients(settings, "s3", "sagemaker", "dynamodb")
         if not self.prepared:
             raise missing_result(f"prepared training data for {self.model}", self.prepared_task_id)
         if not self.training or "Training" not in self.training:

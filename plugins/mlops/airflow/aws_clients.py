@@ -1,0 +1,27 @@
+"""AWS clients and region for the operators, from the Airflow connection the settings name
+(`MLOPS_AWS_CONN_ID`): one place, so every stage's operators authenticate the same way."""
+
+from __future__ import annotations
+
+from mlops.settings import Settings
+
+
+def aws_clients(settings: Settings, *services: str) -> list:
+    """One boto3 client per service name ("s3", "sagemaker", ...), in the order given."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    return [AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type=s).get_conn() for s in services]
+
+
+def aws_region(settings: Settings) -> str:
+    """The region of the connection (us-east-1 when it names none)."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    return AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type="sagemaker").conn_region_name or "us-east-1"
+
+
+def s3_client(settings: Settings):
+    """The S3 client of the connection, through S3Hook (which applies the connection's S3 options)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
