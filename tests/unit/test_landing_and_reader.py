@@ -41,9 +41,18 @@ def _ingest(s3, ds):
     for r in report.rejected:
         landing.mark(s3, b["landing"], r["landing_key"], ds=ds, status="quarantined")
     publish_accepted(
-        s3, raw_bucket=b["raw"], curated_bucket=b["curated"], accepted=report.accepted, dataset="digits_images", ds=ds, interval=(ds, ds), key_column="image_id", changed_at=None, source="digits_drop",
+        s3,
+        raw_bucket=b["raw"],
+        curated_bucket=b["curated"],
+        accepted=report.accepted,
+        dataset="digits_images",
+        ds=ds,
+        interval=(ds, ds),
+        key_column="image_id",
+        changed_at=None,
+        source="digits_drop",
         extracted_rows=sum(p["rows"] for p in parts),
-    )  # fmt: skip
+    )
     for a in report.accepted:
         landing.mark(s3, b["landing"], a["landing_key"], ds=ds, status="published")
     return report

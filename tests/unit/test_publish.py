@@ -221,9 +221,19 @@ def test_a_publish_that_keeps_losing_fails_clearly_and_leaves_the_winner_intact(
     try:
         with pytest.raises(PublishConflict, match="was published by other runs 3 times"):
             publish_partition(
-                s3, raw_bucket=raw, parts=[a], curated_bucket=s3.buckets["curated"], dataset="ds1", ds="2026-10-01", interval=("s", "e"), columns=["id", "x"], key_column="id", changed_at=None, source="src",
+                s3,
+                raw_bucket=raw,
+                parts=[a],
+                curated_bucket=s3.buckets["curated"],
+                dataset="ds1",
+                ds="2026-10-01",
+                interval=("s", "e"),
+                columns=["id", "x"],
+                key_column="id",
+                changed_at=None,
+                source="src",
                 attempts=3,
-            )  # fmt: skip
+            )
     finally:
         s3.meta.events.unregister("before-parameter-build.s3.PutObject", another_publish_each_time)
     manifest = _assert_manifest_files_exist(s3)

@@ -106,9 +106,18 @@ def test_training_manifest_records_present_and_missing_intervals(s3):
     for i, ds in enumerate(["2026-10-01", "2026-10-02", "2026-10-04"]):
         _publish(s3, frame.iloc[i * 100 : (i + 1) * 100], ds)
     data = assemble(
-        s3, curated_bucket=s3.buckets["curated"], datasets=cfg.datasets, key=cfg.key, features=cfg.features, label=cfg.label, out_bucket=s3.buckets["raw"], out_prefix="run",
-        validation=cfg.split.validation, test=cfg.split.test, seed=cfg.split.seed,
-    )  # fmt: skip
+        s3,
+        curated_bucket=s3.buckets["curated"],
+        datasets=cfg.datasets,
+        key=cfg.key,
+        features=cfg.features,
+        label=cfg.label,
+        out_bucket=s3.buckets["raw"],
+        out_prefix="run",
+        validation=cfg.split.validation,
+        test=cfg.split.test,
+        seed=cfg.split.seed,
+    )
     manifest = get_json(s3, s3.buckets["raw"], "run/training_data.json")
     assert manifest["intervals"]["diabetes_patients"]["missing"] == ["2026-10-03"]
     assert data.to_dict()["coverage"] == manifest["intervals"]

@@ -29,16 +29,35 @@ def _publish(s3, df, ds):
         key, s3.head_object(Bucket=s3.buckets["raw"], Key=key)["ETag"], hashlib.sha256(body).hexdigest(), len(df)
     )
     publish_partition(
-        s3, raw_bucket=s3.buckets["raw"], parts=[part], curated_bucket=s3.buckets["curated"], dataset="diabetes_patients", ds=ds, interval=(ds, ds),
-        columns=list(df.columns), key_column="patient_id", changed_at="updated_at", source="clinic",
-    )  # fmt: skip
+        s3,
+        raw_bucket=s3.buckets["raw"],
+        parts=[part],
+        curated_bucket=s3.buckets["curated"],
+        dataset="diabetes_patients",
+        ds=ds,
+        interval=(ds, ds),
+        columns=list(df.columns),
+        key_column="patient_id",
+        changed_at="updated_at",
+        source="clinic",
+    )
 
 
 def _assemble(s3, prefix, fmt="csv"):
     return assemble(
-        s3, curated_bucket=s3.buckets["curated"], datasets=CFG.datasets, key=CFG.key, features=CFG.features, label=CFG.label, out_bucket=s3.buckets["raw"], out_prefix=prefix,
-        validation=CFG.split.validation, test=CFG.split.test, seed=CFG.split.seed, fmt=fmt,
-    )  # fmt: skip
+        s3,
+        curated_bucket=s3.buckets["curated"],
+        datasets=CFG.datasets,
+        key=CFG.key,
+        features=CFG.features,
+        label=CFG.label,
+        out_bucket=s3.buckets["raw"],
+        out_prefix=prefix,
+        validation=CFG.split.validation,
+        test=CFG.split.test,
+        seed=CFG.split.seed,
+        fmt=fmt,
+    )
 
 
 def _read(s3, uri):
@@ -121,8 +140,16 @@ def test_parquet_output_unlabelled_rows_and_missing_columns(s3):
     assert data.uris["train"].endswith("/t/parquet/train/data.parquet")
     assert list(_read(s3, data.uris["train"]).columns) == COLUMNS
     with pytest.raises(ValueError, match=r"has no column\(s\) \['cholesterol'\]"):
-        assemble(s3, curated_bucket=s3.buckets["curated"], datasets=["diabetes_patients"], key="patient_id", features=["cholesterol"], label="progression",
-                 out_bucket=s3.buckets["raw"], out_prefix="t/x")  # fmt: skip
+        assemble(
+            s3,
+            curated_bucket=s3.buckets["curated"],
+            datasets=["diabetes_patients"],
+            key="patient_id",
+            features=["cholesterol"],
+            label="progression",
+            out_bucket=s3.buckets["raw"],
+            out_prefix="t/x",
+        )
 
 
 def test_retrain_rule_counts_rows_the_last_training_did_not_see(s3):
