@@ -4,6 +4,7 @@ call the work function, and turn its outcome into task state, XCom and alerts.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
@@ -42,6 +43,22 @@ def _interval(context) -> tuple[str, str, str]:
     return ds_of(start), start.isoformat(), end.isoformat()
 
 
+@dataclass(frozen=True)
+class TaskRun:
+    """What every ingestion task starts from: the settings, an S3 client and its data interval."""
+
+    settings: Settings
+    s3: object
+    ds: str
+    start: str
+    end: str
+
+    @classmethod
+    def of(cls, context) -> TaskRun:
+        settings = Settings.from_env()
+        return cls(settings, s3_client(settings), *_interval(context))
+
+
 class PostgresToRawOperator(FailFast, BaseOperator):
     """Extract one data interval of a PostgreSQL table into the raw bucket as Parquet."""
 
@@ -59,19 +76,18 @@ class PostgresToRawOperator(FailFast, BaseOperator):
 
         from mlops.ingestion.steps import extract_postgres_interval, extraction_report
 
-        settings = Settings.from_env()
-        ds, _, _ = _interval(context)
+        run = TaskRun.of(context)
         url = PostgresHook(postgres_conn_id=self.conn_id).sqlalchemy_url.set(drivername="postgresql")
         parts = extract_postgres_interval(
-            s3_client(settings),
+            run.s3,
             uri=url.render_as_string(hide_password=False),
             sql=self.sql,
-            raw_bucket=settings.raw_bucket,
+            raw_bucket=run.settings.raw_bucket,
             source=self.source,
             table=self.table,
-            ds=ds,
+            ds=run.ds,
         )
-        return extraction_report(self.source, self.table, ds, parts)
+        return extraction_report(self.source, self.table, run.ds, parts)
 
 
 class LandingToRawOperator(FailFast, BaseOperator):
@@ -88,25 +104,24 @@ class LandingToRawOperator(FailFast, BaseOperator):
         from mlops.ingestion.config import EXPECTATIONS_DIR, load_sources
         from mlops.ingestion.steps import extract_landing_interval, extraction_report
 
-        settings = Settings.from_env()
-        ds, _, _ = _interval(context)
+        run = TaskRun.of(context)
         # The suite's column contract gives the CSV reader its column types.
         tables = [t for c in load_sources() if c.name == self.source for t in c.tables if t.name == self.table]
         suite_path = EXPECTATIONS_DIR / f"{tables[0].suite_name}.json" if tables else None
         parts = extract_landing_interval(
-            s3_client(settings),
-            landing_bucket=settings.landing_bucket,
+            run.s3,
+            landing_bucket=run.settings.landing_bucket,
             landing_prefix=self.landing_prefix,
-            raw_bucket=settings.raw_bucket,
+            raw_bucket=run.settings.raw_bucket,
             source=self.source,
             table=self.table,
-            ds=ds,
+            ds=run.ds,
             suite_path=suite_path,
         )
         for p in parts:
             if p.get("unreadable"):
                 self.log.warning(p["message"])
-        return extraction_report(self.source, self.table, ds, parts)
+        return extraction_report(self.source, self.table, run.ds, parts)
 
 
 class ValidateRawOperator(FailFast, BaseOperator):
@@ -141,39 +156,37 @@ class ValidateRawOperator(FailFast, BaseOperator):
         from mlops.ingestion import landing
         from mlops.ingestion.steps import validate_parts
 
-        settings = Settings.from_env()
-        s3 = s3_client(settings)
-        ds, _, _ = _interval(context)
+        run = TaskRun.of(context)
         extraction = require_result(
             self.extraction,
             what=f"extraction result for {self.source}/{self.table}",
             task_id=self.extraction_task_id,
-            ds=ds,
+            ds=run.ds,
         )
         parts = extraction["parts"]
         report = validate_parts(
-            s3,
-            raw_bucket=settings.raw_bucket,
+            run.s3,
+            raw_bucket=run.settings.raw_bucket,
             parts=parts,
             suite_path=self.suite_path,
             source=self.source,
             table=self.table,
-            ds=ds,
+            ds=run.ds,
         )
         for entry in report.accepted:
             self.log.info(entry["message"])
         for entry in report.rejected:
             if entry.get("landing_key"):
-                landing.mark(s3, settings.landing_bucket, entry["landing_key"], ds=ds, status="quarantined")
+                landing.mark(run.s3, run.settings.landing_bucket, entry["landing_key"], ds=run.ds, status="quarantined")
         if report.rejected:
             send_alert(
-                settings,
-                subject=f"[mlops] rejected batch: {self.dataset} ds={ds}",
-                message=_alert_text(self.dataset, ds, report.rejected),
+                run.settings,
+                subject=f"[mlops] rejected batch: {self.dataset} ds={run.ds}",
+                message=_alert_text(self.dataset, run.ds, report.rejected),
             )
             if self.fail_on_reject:
-                raise AirflowFailException(_alert_text(self.dataset, ds, report.rejected))
-        return report.to_dict() | {"ds": ds, "extracted_rows": extraction["rows"]}
+                raise AirflowFailException(_alert_text(self.dataset, run.ds, report.rejected))
+        return report.to_dict() | {"ds": run.ds, "extracted_rows": extraction["rows"]}
 
 
 class PublishCuratedOperator(FailFast, BaseOperator):
@@ -196,28 +209,26 @@ class PublishCuratedOperator(FailFast, BaseOperator):
         from mlops.ingestion.publish import PublishConflict, PublishError
         from mlops.ingestion.steps import publish_accepted
 
-        settings = Settings.from_env()
-        s3 = s3_client(settings)
-        ds, start, end = _interval(context)
+        run = TaskRun.of(context)
         report = require_result(
             self.validation,
             what=f"validation result for {self.dataset}",
             task_id=self.validation_task_id,
-            ds=ds,
+            ds=run.ds,
             clear=" with its upstream tasks",
         )
         if not report["accepted"] and report["rejected"]:
             # every batch of the interval was quarantined: the partition stays as it was
-            raise AirflowFailException(_alert_text(self.dataset, ds, report["rejected"]))
+            raise AirflowFailException(_alert_text(self.dataset, run.ds, report["rejected"]))
         try:
             manifest = publish_accepted(
-                s3,
-                raw_bucket=settings.raw_bucket,
-                curated_bucket=settings.curated_bucket,
+                run.s3,
+                raw_bucket=run.settings.raw_bucket,
+                curated_bucket=run.settings.curated_bucket,
                 accepted=report["accepted"],
                 dataset=self.dataset,
-                ds=ds,
-                interval=(start, end),
+                ds=run.ds,
+                interval=(run.start, run.end),
                 key_column=self.key,
                 changed_at=self.changed_at,
                 source=self.source,
@@ -229,14 +240,14 @@ class PublishCuratedOperator(FailFast, BaseOperator):
             raise AirflowFailException(str(err)) from err  # no retry can fix it; a rerun of the interval can
         for entry in report["accepted"]:
             if entry.get("landing_key"):
-                landing.mark(s3, settings.landing_bucket, entry["landing_key"], ds=ds, status="published")
+                landing.mark(run.s3, run.settings.landing_bucket, entry["landing_key"], ds=run.ds, status="published")
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = {
-                "ds": ds,
+                "ds": run.ds,
                 "rows": manifest["rows"],
                 "files": len(manifest["files"]),
             }
-        return {"ds": ds, "rows": manifest["rows"], "files": len(manifest["files"])}
+        return {"ds": run.ds, "rows": manifest["rows"], "files": len(manifest["files"])}
 
 
 class CheckQuarantineOperator(FailFast, BaseOperator):
