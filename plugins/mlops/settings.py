@@ -27,6 +27,8 @@ class Settings:
     versions_table: str
     code_revision: str = "unknown"  # the git commit the DAGs run from (set by the deploy)
     sagemaker_poll_seconds: int = 30  # how often deferred SageMaker tasks poll the job
+    # how often a deferred training run asks whether its datasets' ingestion runs are still queued or running
+    ingestion_wait_poll_seconds: int = 30
     # Framework images by framework ("sklearn", "xgboost") where the built-in table has no
     # registry for the region (MLOPS_TRAINING_IMAGE_<FRAMEWORK>).
     training_images: dict[str, str] = field(default_factory=dict)
@@ -52,6 +54,7 @@ class Settings:
             versions_table=env.get("MLOPS_VERSIONS_TABLE", "mlops-model-versions"),
             code_revision=env.get("MLOPS_CODE_REVISION", "unknown"),
             sagemaker_poll_seconds=int(env.get("MLOPS_SAGEMAKER_POLL_SECONDS", "30")),
+            ingestion_wait_poll_seconds=int(env.get("MLOPS_INGESTION_WAIT_POLL_SECONDS", "30")),
             capture_kms_key_id=env.get("MLOPS_CAPTURE_KMS_KEY_ID", ""),
             predict_concurrency=int(env.get("MLOPS_PREDICT_CONCURRENCY", "4")),
             predict_capture=env.get("MLOPS_PREDICT_CAPTURE", "on").strip().lower() not in ("0", "false", "off", "no"),

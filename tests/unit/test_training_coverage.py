@@ -94,6 +94,18 @@ def test_wait_for_ingestion_defers_only_while_ingestion_is_active(monkeypatch, a
     }
 
 
+def test_the_wait_for_ingestion_polls_at_its_own_setting_not_sagemakers():
+    from mlops.airflow.training.dag import build_training_dag
+    from mlops.settings import Settings
+    from mlops.training.config import MODELS_DIR, load_model
+
+    env = {"MLOPS_INGESTION_WAIT_POLL_SECONDS": "45", "MLOPS_SAGEMAKER_POLL_SECONDS": "2"}
+    dag = build_training_dag(load_model(MODELS_DIR / "diabetes_progression.yaml"), Settings.from_env(env))
+    assert dag.get_task("wait_for_ingestion").poll_seconds == 45
+    assert dag.get_task("train").check_interval == 2
+    assert Settings.from_env({}).ingestion_wait_poll_seconds == 30
+
+
 def test_training_manifest_records_present_and_missing_intervals(s3):
     from embedded_stack.seed import diabetes_frame
     from mlops.aws.s3 import get_json

@@ -67,7 +67,7 @@ def build_training_dag(model, settings: Settings | None = None):
         tags=["training", f"model:{model.name}", model.problem_type, *model.tags],
     ) as dag:
         wait = WaitForIngestionOperator(
-            task_id="wait_for_ingestion", model=model.name, poll_seconds=settings.sagemaker_poll_seconds
+            task_id="wait_for_ingestion", model=model.name, poll_seconds=settings.ingestion_wait_poll_seconds
         )
         check = CheckRetrainOperator(task_id="check_retrain", model=model.name)
         prepare = PrepareTrainingOperator(task_id="prepare_training", model=model.name)
