@@ -7,7 +7,7 @@ Writes `<out>/<env>/`:
                        on MWAA) and an .airflowignore that keeps the loader out of them
     requirements.txt   the repo's requirements.txt, checked: the constraints line for the pinned Airflow
                        and Python comes first, and no pin contradicts the MWAA constraints vendored in
-                       requirements/ (constraints-airflow-3.3.1-py3.12.txt, or pins-mwaa-3.3.1.txt until then)
+                       requirements/ (constraints-airflow-3.3.1-py3.12.txt)
     startup.sh         exports the environment's MLOPS_* settings (deploy/environments/<env>.env) and
                        MLOPS_CODE_REVISION
     manifest.json      every file above with its sha256 and size, so a deploy uploads and pins the
@@ -35,10 +35,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ENVIRONMENTS_DIR = REPO / "deploy" / "environments"
-# Airflow's constraints for 3.3.1 / Python 3.12, which MWAA applies to requirements.txt, vendored. Until the
-# file is vendored, the hand-copied subset of its pins stands in (requirements/README.md says how to vendor).
+# Airflow's constraints for 3.3.1 / Python 3.12, which MWAA applies to requirements.txt, vendored
+# (requirements/README.md says how to vendor them).
 CONSTRAINTS_FILE = REPO / "requirements" / "constraints-airflow-3.3.1-py3.12.txt"
-PINS_FILE = REPO / "requirements" / "pins-mwaa-3.3.1.txt"
 LOCK_FILE = REPO / "requirements" / "lock.txt"
 MWAA_PYTHON = "3.12"  # what MWAA runs Airflow 3.3.1 on
 CONSTRAINTS_URL = "https://raw.githubusercontent.com/apache/airflow/constraints-{airflow}/constraints-{python}.txt"
@@ -93,11 +92,6 @@ def write_zip(root: Path, target: Path) -> None:
             zf.writestr(info, path.read_bytes(), compresslevel=9)
 
 
-def mwaa_constraints_file() -> Path:
-    """The vendored MWAA constraints, or the hand-copied subset while the full file is not in the repo."""
-    return CONSTRAINTS_FILE if CONSTRAINTS_FILE.is_file() else PINS_FILE
-
-
 def pinned_airflow_version(lock_file: Path = LOCK_FILE) -> str:
     """The Airflow the local lock runs (Airflow's constraints do not pin apache-airflow itself)."""
     pins = _exact_pins(lock_file.read_text())
@@ -123,7 +117,7 @@ def check_requirements(text: str, airflow_version: str, where: str = "requiremen
             f"(requirements/lock.txt) on Python {MWAA_PYTHON}\n"
             f"  expected: {expected}\n  found:    {match.group(1)}"
         )
-    constraints = mwaa_constraints_file()
+    constraints = CONSTRAINTS_FILE
     pinned = _exact_pins(constraints.read_text())
     for name, version in _exact_pins(text).items():
         if name in pinned and pinned[name] != version:

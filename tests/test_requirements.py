@@ -16,7 +16,6 @@ import sys
 from functools import cache
 from pathlib import Path
 
-import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -67,17 +66,12 @@ def _exact_pins(path: Path) -> dict[str, str]:
 
 
 def _constraints() -> tuple[Path, dict[str, str]]:
-    path = package.mwaa_constraints_file()
+    path = package.CONSTRAINTS_FILE
     return path, _exact_pins(path)
 
 
 def test_vendored_constraints_are_airflows_for_3_3_1_and_python_3_12():
     vendored = package.CONSTRAINTS_FILE
-    if not vendored.is_file():
-        pytest.skip(
-            f"{vendored.relative_to(REPO)} is not vendored yet: the lock follows the hand-copied pins of "
-            f"{package.PINS_FILE.name}; requirements/README.md says how to vendor it"
-        )
     text = vendored.read_text()
     header = "\n".join(line for line in text.splitlines()[:5])
     assert "raw.githubusercontent.com/apache/airflow/constraints-3.3.1/constraints-3.12.txt" in header
@@ -85,11 +79,6 @@ def test_vendored_constraints_are_airflows_for_3_3_1_and_python_3_12():
     pins = _exact_pins(vendored)
     assert len(pins) > 500, f"only {len(pins)} pins: not the whole constraints file"
     assert pins["apache-airflow-providers-amazon"] == "9.34.0"
-    # The subset copied by hand before the file was vendored must have been copied right.
-    if package.PINS_FILE.is_file():
-        hand_copied = _exact_pins(package.PINS_FILE)
-        wrong = {n: (v, pins[n]) for n, v in hand_copied.items() if n in pins and pins[n] != v}
-        assert not wrong, f"{package.PINS_FILE.name} (hand-copied, vendored): {wrong}"
 
 
 def test_the_lock_pins_every_package_it_shares_with_the_mwaa_constraints_at_their_version():
