@@ -105,6 +105,7 @@ def pipeline_env(cfg: StackConfig) -> dict[str, str]:
         "MLOPS_METRICS_TABLE": "mlops-model-metrics",
         "MLOPS_VERSIONS_TABLE": "mlops-model-versions",
         "MLOPS_SAGEMAKER_POLL_SECONDS": "1",  # jobs take under a second here
+        "MLOPS_INGESTION_WAIT_POLL_SECONDS": "1",  # ingestion runs here take seconds
         "MLOPS_CODE_REVISION": _code_revision(),
         "MLOPS_ALERTS_TOPIC_ARN": f"arn:aws:sns:{cfg.region}:{cfg.account}:mlops-alerts",
         "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
