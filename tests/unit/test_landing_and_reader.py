@@ -6,9 +6,9 @@ import pytest
 from mlops.aws.s3 import list_keys
 from mlops.ingestion import landing
 from mlops.ingestion.config import EXPECTATIONS_DIR
-from mlops.ingestion.steps import extract_landing_interval, publish_accepted, validate_parts
 from mlops.lake import layout
 from mlops.lake.reader import CuratedReader, main
+from tests.helpers.landing import ingest_landing
 
 PREFIX = "digits_drop/incoming/"
 SUITE = EXPECTATIONS_DIR / "digits_images.json"
@@ -24,38 +24,7 @@ def _drop(s3, name, rows=5, start=0, bad=False):
 
 
 def _ingest(s3, ds):
-    b = s3.buckets
-    parts = extract_landing_interval(
-        s3,
-        landing_bucket=b["landing"],
-        landing_prefix=PREFIX,
-        raw_bucket=b["raw"],
-        source="digits_drop",
-        table="images",
-        ds=ds,
-        suite_path=SUITE,
-    )
-    report = validate_parts(
-        s3, raw_bucket=b["raw"], parts=parts, suite_path=SUITE, source="digits_drop", table="images", ds=ds
-    )
-    for r in report.rejected:
-        landing.mark(s3, b["landing"], r["landing_key"], ds=ds, status="quarantined")
-    publish_accepted(
-        s3,
-        raw_bucket=b["raw"],
-        curated_bucket=b["curated"],
-        accepted=report.accepted,
-        dataset="digits_images",
-        ds=ds,
-        interval=(ds, ds),
-        key_column="image_id",
-        changed_at=None,
-        source="digits_drop",
-        extracted_rows=sum(p["rows"] for p in parts),
-    )
-    for a in report.accepted:
-        landing.mark(s3, b["landing"], a["landing_key"], ds=ds, status="published")
-    return report
+    return ingest_landing(s3, ds=ds, prefix=PREFIX, source="digits_drop", dataset="digits_images", suite=SUITE)
 
 
 def _manifest_files(s3, ds):

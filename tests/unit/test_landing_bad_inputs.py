@@ -9,9 +9,9 @@ import pytest
 
 from mlops.aws.s3 import get_json, list_keys
 from mlops.ingestion import landing
-from mlops.ingestion.steps import extract_landing_interval, publish_accepted, validate_parts
 from mlops.lake import layout
 from mlops.lake.reader import CuratedReader
+from tests.helpers.landing import ingest_landing
 
 PREFIX = "drop/incoming/"
 COLUMNS = ["image_id", "label", "pixel_0"]
@@ -47,39 +47,7 @@ def _put(s3, name, body):
 
 
 def _ingest(s3, ds, suite):
-    """The four landing tasks in order, as the operators run them."""
-    b = s3.buckets
-    parts = extract_landing_interval(
-        s3,
-        landing_bucket=b["landing"],
-        landing_prefix=PREFIX,
-        raw_bucket=b["raw"],
-        source="drop",
-        table="images",
-        ds=ds,
-        suite_path=suite,
-    )
-    report = validate_parts(
-        s3, raw_bucket=b["raw"], parts=parts, suite_path=suite, source="drop", table="images", ds=ds
-    )
-    for r in report.rejected:
-        landing.mark(s3, b["landing"], r["landing_key"], ds=ds, status="quarantined")
-    publish_accepted(
-        s3,
-        raw_bucket=b["raw"],
-        curated_bucket=b["curated"],
-        accepted=report.accepted,
-        dataset="images",
-        ds=ds,
-        interval=(ds, ds),
-        key_column="image_id",
-        changed_at=None,
-        source="drop",
-        extracted_rows=sum(p["rows"] for p in parts),  # as the extraction reports it to publish
-    )
-    for a in report.accepted:
-        landing.mark(s3, b["landing"], a["landing_key"], ds=ds, status="published")
-    return report
+    return ingest_landing(s3, ds=ds, prefix=PREFIX, source="drop", dataset="images", suite=suite)
 
 
 def _manifest(s3, ds):
