@@ -4,13 +4,12 @@ call the work function, and turn its outcome into task state, XCom and alerts.""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from mlops.airflow.aws_clients import s3_client
 from mlops.airflow.defaults import FailFast
+from mlops.airflow.task_run import TaskRun
 from mlops.settings import Settings
 
 
@@ -34,29 +33,6 @@ def require_result(value, *, what: str, task_id: str | None, ds: str, clear: str
     if value["ds"] != ds:
         raise AirflowFailException(f"no {what} ds={ds}: {task} returned the result of ds={value['ds']}; {rerun}")
     return value
-
-
-def _interval(context) -> tuple[str, str, str]:
-    from mlops.lake.layout import ds_of
-
-    start, end = context["data_interval_start"], context["data_interval_end"]
-    return ds_of(start), start.isoformat(), end.isoformat()
-
-
-@dataclass(frozen=True)
-class TaskRun:
-    """What every ingestion task starts from: the settings, an S3 client and its data interval."""
-
-    settings: Settings
-    s3: object
-    ds: str
-    start: str
-    end: str
-
-    @classmethod
-    def of(cls, context) -> TaskRun:
-        settings = Settings.from_env()
-        return cls(settings, s3_client(settings), *_interval(context))
 
 
 class PostgresToRawOperator(FailFast, BaseOperator):
@@ -228,7 +204,7 @@ class PublishCuratedOperator(FailFast, BaseOperator):
                 accepted=report["accepted"],
                 dataset=self.dataset,
                 ds=run.ds,
-                interval=(run.start, run.end),
+                interval=(run.start.isoformat(), run.end.isoformat()),
                 key_column=self.key,
                 changed_at=self.changed_at,
                 source=self.source,
@@ -262,7 +238,9 @@ class CheckQuarantineOperator(FailFast, BaseOperator):
         self.validation, self.validation_task_id = validation, upstream_task_id(validation)
 
     def execute(self, context):
-        ds, _, _ = _interval(context)
+        from mlops.lake.layout import ds_of
+
+        ds = ds_of(context["data_interval_start"])
         report = require_result(
             self.validation,
             what=f"validation result for {self.dataset}",

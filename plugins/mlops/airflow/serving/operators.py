@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from airflow.sdk import BaseOperator
 
-from mlops.airflow.aws_clients import s3_client
 from mlops.airflow.defaults import FailFast
-from mlops.settings import Settings
+from mlops.airflow.task_run import TaskRun
 
 
 class CaptureToRawOperator(FailFast, BaseOperator):
@@ -26,24 +25,21 @@ class CaptureToRawOperator(FailFast, BaseOperator):
 
     def execute(self, context):
         from mlops.ingestion.steps import extraction_report
-        from mlops.lake.layout import ds_of
         from mlops.serving.capture import SOURCE, extract_capture_interval
 
-        settings = Settings.from_env()
-        start, end = context["data_interval_start"], context["data_interval_end"]
-        ds = ds_of(start)
+        run = TaskRun.of(context)
         parts = extract_capture_interval(
-            s3_client(settings),
-            settings.artifacts_bucket,
+            run.s3,
+            run.settings.artifacts_bucket,
             self.capture_prefix,
             self.endpoint,
-            settings.raw_bucket,
+            run.settings.raw_bucket,
             self.schema,
-            ds,
-            start,
-            end,
+            run.ds,
+            run.start,
+            run.end,
         )
         for p in parts:
             if p.get("unreadable"):
                 self.log.warning(p["message"])
-        return extraction_report(SOURCE, self.schema.model, ds, parts)
+        return extraction_report(SOURCE, self.schema.model, run.ds, parts)
