@@ -83,6 +83,26 @@ def test_bad_file_is_quarantined_and_good_files_published(s3):
     assert len(tags[landing.TAG_SHA]) == 64
 
 
+def test_each_landing_file_is_downloaded_once(s3):
+    """One GET per landing file, whatever becomes of it: converted, a duplicate copy, not UTF-8."""
+    from collections import Counter
+    from urllib.parse import unquote, urlsplit
+
+    gets = Counter()
+    s3.meta.events.register(
+        "before-send.s3.GetObject", lambda request, **_: gets.update([unquote(urlsplit(request.url).path)])
+    )
+    _drop(s3, "a.csv")
+    _drop(s3, "copy-of-a.csv")  # the same bytes
+    _drop(s3, "b.csv", start=10)
+    s3.put_object(Bucket=s3.buckets["landing"], Key=PREFIX + "latin1.csv", Body="image_id\ncaf\xe9\n".encode("latin-1"))
+    report = _ingest(s3, "2026-10-01")
+    assert len(report.accepted) == 2 and [r["landing_key"] for r in report.rejected] == [PREFIX + "latin1.csv"]
+    landing_gets = {path: n for path, n in gets.items() if path.startswith(f"/{s3.buckets['landing']}/")}
+    names = ("a.csv", "b.csv", "copy-of-a.csv", "latin1.csv")
+    assert landing_gets == {f"/{s3.buckets['landing']}/{PREFIX}{name}": 1 for name in names}
+
+
 def test_reader_ignores_partitions_without_manifest_and_filters_range(s3, capsys):
     _drop(s3, "a.csv")
     _ingest(s3, "2026-10-01")

@@ -270,29 +270,30 @@ def _csv_reason(err: Exception, header: list[str], column_types: dict) -> str:
 def extract_csv_object(
     s3,
     *,
-    src_bucket: str,
-    src_key: str,
+    src_path: str,
+    src_uri: str,
     bucket: str,
     key: str,
     column_types: dict | None = None,
     header: list[str] | None = None,
 ) -> ExtractResult:
-    """Convert one landing CSV object to a raw Parquet object, block by block.
+    """Convert one landing CSV file to a raw Parquet object, block by block.
 
-    `column_types` (Arrow types by column, from the suite's contract) are applied by the
-    reader, so a value that does not parse as its declared type stops the file with the
-    column named. Anything Arrow cannot read raises UnreadableFile (nothing is written: the
-    upload is aborted), so the caller quarantines this file alone.
+    `src_path` is the local copy of the landing object `src_uri` (named in the log), written
+    while its bytes were hashed, so the object is downloaded once. `column_types` (Arrow types
+    by column, from the suite's contract) are applied by the reader, so a value that does not
+    parse as its declared type stops the file with the column named. Anything Arrow cannot read
+    raises UnreadableFile (nothing is written: the upload is aborted), so the caller
+    quarantines this file alone.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     started = time.monotonic()
     column_types = column_types or {}
-    body = s3.get_object(Bucket=src_bucket, Key=src_key)["Body"]
     try:
         reader = pacsv.open_csv(
-            body,
+            src_path,
             read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
             convert_options=pacsv.ConvertOptions(column_types=column_types),
         )
@@ -302,5 +303,5 @@ def extract_csv_object(
         result = _stream_to_s3(s3, bucket, key, reader.schema, iter(reader), started)
     except pa.ArrowInvalid as err:
         raise UnreadableFile(_csv_reason(err, header or [], column_types)) from err
-    log.info("converted s3://%s/%s (%d rows) to s3://%s/%s", src_bucket, src_key, result.rows, bucket, key)
+    log.info("converted %s (%d rows) to s3://%s/%s", src_uri, result.rows, bucket, key)
     return result

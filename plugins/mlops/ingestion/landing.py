@@ -22,6 +22,8 @@ import codecs
 import csv
 import hashlib
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -49,6 +51,7 @@ class LandingFile:
     size: int
     header: list[str]
     problem: str | None  # why the bytes are not UTF-8 text, if they are not
+    path: str  # the local copy that read wrote (the caller removes it), converted without a second GET
 
 
 def _tags(s3, bucket: str, key: str) -> dict[str, str]:
@@ -68,12 +71,13 @@ def mark(s3, bucket: str, key: str, *, ds: str, status: str) -> None:
     _put_tags(s3, bucket, key, tags)
 
 
-def inspect(s3, bucket: str, key: str) -> tuple[str, int, list[str], str | None]:
+def inspect(s3, bucket: str, key: str, copy=None) -> tuple[str, int, list[str], str | None]:
     """(sha256, size, header, problem) of a landing object, from one streamed read.
 
     The bytes are decoded as strict UTF-8 on the way: a file that is not UTF-8 text (random
     bytes, a Latin-1 export) is refused here, with the offset and line of the first bad byte,
-    instead of reaching curated as binary columns.
+    instead of reaching curated as binary columns. With `copy` (a binary file), the bytes are
+    also written there, so converting the file later needs no second GET.
     """
     body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     digest = hashlib.sha256()
@@ -82,6 +86,8 @@ def inspect(s3, bucket: str, key: str) -> tuple[str, int, list[str], str | None]
     head = bytearray()
     for chunk in iter(lambda: body.read(READ_CHUNK), b""):
         digest.update(chunk)
+        if copy is not None:
+            copy.write(chunk)
         if len(head) < HEADER_LIMIT and b"\n" not in head:
             head += chunk[: HEADER_LIMIT - len(head)]
         if problem is None:
@@ -178,8 +184,18 @@ def _mark_taken(s3, bucket: str, key: str, sha256: str, ds: str) -> None:
     _put_tags(s3, bucket, key, tags)
 
 
+def _download(s3, bucket: str, key: str, workdir: str | None) -> tuple[str, int, list[str], str | None, str]:
+    """inspect() of the object, its bytes kept in a new local file (whose path comes last)."""
+    with tempfile.NamedTemporaryFile(dir=workdir, prefix="landing-", suffix=".csv", delete=False) as local:
+        try:
+            return *inspect(s3, bucket, key, copy=local), local.name
+        except BaseException:
+            os.remove(local.name)
+            raise
+
+
 def files_for_interval(
-    s3, *, bucket: str, prefix: str, ds: str, raw_bucket: str, source: str, table: str
+    s3, *, bucket: str, prefix: str, ds: str, raw_bucket: str, source: str, table: str, workdir: str | None = None
 ) -> list[LandingFile]:
     """Landing objects this interval's run owns, one per content; other copies tagged duplicates.
 
@@ -187,8 +203,12 @@ def files_for_interval(
     sha256: content the ledger gives to another interval is skipped (every copy tagged
     `duplicate-of`); content new to the ledger is claimed for this interval; of several copies
     of content this interval owns, it takes the one the ledger names (or the first by key).
+
+    Each candidate is read once (one GET), into a local file under `workdir` (the system's temp
+    folder when None): the copies the run takes stay there for the conversion (so `workdir`
+    needs room for them), the others are removed.
     """
-    candidates: dict[str, list[tuple[str, int, list[str], str | None]]] = {}
+    candidates: dict[str, list[tuple[str, int, list[str], str | None, str]]] = {}
     for obj in list_keys(s3, bucket, prefix):
         key = obj["Key"]
         if not key.lower().endswith(SUFFIXES):
@@ -196,18 +216,19 @@ def files_for_interval(
         taken_by = _tags(s3, bucket, key).get(TAG_DS)
         if taken_by is not None and taken_by != ds:
             continue
-        sha256, size, header, problem = inspect(s3, bucket, key)
-        candidates.setdefault(sha256, []).append((key, size, header, problem))
+        sha256, size, header, problem, path = _download(s3, bucket, key, workdir)
+        candidates.setdefault(sha256, []).append((key, size, header, problem, path))
     taken = []
     for sha256, copies in sorted(candidates.items()):
         copies.sort()
         owner = claim(s3, raw_bucket=raw_bucket, source=source, table=table, sha256=sha256, ds=ds, key=copies[0][0])
         keys = [c[0] for c in copies]
         primary = owner["landing_key"] if owner["landing_key"] in keys else keys[0]
-        for key, size, header, problem in copies:
+        for key, size, header, problem, path in copies:
             if owner["ds"] != ds or key != primary:
+                os.remove(path)
                 _mark_duplicate(s3, bucket, key, sha256, owner)
                 continue
             _mark_taken(s3, bucket, key, sha256, ds)
-            taken.append(LandingFile(key, layout.part_name(key), sha256, size, header, problem))
+            taken.append(LandingFile(key, layout.part_name(key), sha256, size, header, problem, path))
     return sorted(taken, key=lambda f: f.key)

@@ -74,31 +74,41 @@ def extract_landing_interval(
     """
     contract = column_contract(load_suite_document(suite_path)) if suite_path else None
     column_types = csv_column_types(contract.types) if contract else {}
-    files = landing.files_for_interval(
-        s3, bucket=landing_bucket, prefix=landing_prefix, ds=ds, raw_bucket=raw_bucket, source=source, table=table
-    )
-    log.info("%d landing file(s) for ds=%s under s3://%s/%s", len(files), ds, landing_bucket, landing_prefix)
     parts = []
-    for f in files:
-        reason = f.problem
-        if reason is None:
-            try:
-                result = extract_csv_object(
-                    s3,
-                    src_bucket=landing_bucket,
-                    src_key=f.key,
-                    bucket=raw_bucket,
-                    key=layout.raw_key(source, table, ds, f.part),
-                    column_types=column_types,
-                    header=f.header,
-                )
-            except UnreadableFile as err:
-                reason = str(err) + _header_diff(f.header, contract)
-            else:
-                parts.append(result.to_dict() | {"part": f.part, "landing_key": f.key, "landing_sha256": f.sha256})
-                continue
-        parts.append(_quarantine_unreadable(s3, landing_bucket, raw_bucket, f, source, table, ds, reason))
-        landing.mark(s3, landing_bucket, f.key, ds=ds, status="quarantined")
+    with tempfile.TemporaryDirectory(prefix="mlops-landing-") as workdir:  # the files' local copies
+        files = landing.files_for_interval(
+            s3,
+            bucket=landing_bucket,
+            prefix=landing_prefix,
+            ds=ds,
+            raw_bucket=raw_bucket,
+            source=source,
+            table=table,
+            workdir=workdir,
+        )
+        log.info("%d landing file(s) for ds=%s under s3://%s/%s", len(files), ds, landing_bucket, landing_prefix)
+        for f in files:
+            reason = f.problem
+            if reason is None:
+                try:
+                    result = extract_csv_object(
+                        s3,
+                        src_path=f.path,
+                        src_uri=f"s3://{landing_bucket}/{f.key}",
+                        bucket=raw_bucket,
+                        key=layout.raw_key(source, table, ds, f.part),
+                        column_types=column_types,
+                        header=f.header,
+                    )
+                except UnreadableFile as err:
+                    reason = str(err) + _header_diff(f.header, contract)
+                else:
+                    parts.append(result.to_dict() | {"part": f.part, "landing_key": f.key, "landing_sha256": f.sha256})
+                    continue
+                finally:
+                    os.remove(f.path)  # converted or not, the copy is done with
+            parts.append(_quarantine_unreadable(s3, landing_bucket, raw_bucket, f, source, table, ds, reason))
+            landing.mark(s3, landing_bucket, f.key, ds=ds, status="quarantined")
     _remove_stale_raw(s3, raw_bucket, layout.raw_prefix(source, table, ds), parts)
     return parts
 
