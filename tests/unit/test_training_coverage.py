@@ -109,27 +109,12 @@ def test_the_wait_for_ingestion_polls_at_its_own_setting_not_sagemakers():
 def test_training_manifest_records_present_and_missing_intervals(s3):
     from embedded_stack.seed import diabetes_frame
     from mlops.aws.s3 import get_json
-    from mlops.training.config import MODELS_DIR, load_model
-    from mlops.training.data import assemble
-    from tests.unit.test_training_data import _publish
+    from tests.unit.test_training_data import _assemble, _publish
 
-    cfg = load_model(MODELS_DIR / "diabetes_progression.yaml")
     frame = diabetes_frame(date(2026, 10, 1), 3)
     for i, ds in enumerate(["2026-10-01", "2026-10-02", "2026-10-04"]):
         _publish(s3, frame.iloc[i * 100 : (i + 1) * 100], ds)
-    data = assemble(
-        s3,
-        curated_bucket=s3.buckets["curated"],
-        datasets=cfg.datasets,
-        key=cfg.key,
-        features=cfg.features,
-        label=cfg.label,
-        out_bucket=s3.buckets["raw"],
-        out_prefix="run",
-        validation=cfg.split.validation,
-        test=cfg.split.test,
-        seed=cfg.split.seed,
-    )
+    data = _assemble(s3, "run")
     manifest = get_json(s3, s3.buckets["raw"], "run/training_data.json")
     assert manifest["intervals"]["diabetes_patients"]["missing"] == ["2026-10-03"]
     assert data.to_dict()["coverage"] == manifest["intervals"]
