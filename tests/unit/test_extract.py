@@ -158,28 +158,18 @@ def test_interval_rerun_removes_raw_objects_it_no_longer_writes(s3, pg_uri, seed
 
 
 def test_a_bad_row_rejects_only_the_object_it_is_in_and_the_message_names_it(s3, pg_uri, seeded_clinic):
-    from mlops.ingestion.config import EXPECTATIONS_DIR, SQL_DIR
-    from mlops.ingestion.steps import validate_parts
     from mlops.lake import layout
+    from tests.helpers.clinic import patients_sql, validate_patients
 
     start, end, ds, bucket = "2026-10-01", "2026-10-08", "2026-10-01", s3.buckets["raw"]
-    template = (SQL_DIR / "clinic" / "patients.sql").read_text()
-    sql = template.replace("{{ data_interval_start }}", start).replace("{{ data_interval_end }}", end)
+    sql = patients_sql(start, end)
     last = f"(SELECT max(patient_id) FROM clinic.patients WHERE updated_at >= '{start}' AND updated_at < '{end}')"
     sql = sql.replace("    age,", f"    CASE WHEN patient_id = {last} THEN 300 ELSE age END AS age,", 1)
     keys = lambda number: layout.raw_key("clinic", "patients", ds, layout.data_part(number))  # noqa: E731
     results = extract_postgres(s3, uri=pg_uri, sql=sql, bucket=bucket, key_of=keys, rows_per_file=20)
     assert len(results) >= 2
     parts = [r.to_dict() | {"part": layout.data_part(n)} for n, r in enumerate(results)]
-    report = validate_parts(
-        s3,
-        raw_bucket=bucket,
-        parts=parts,
-        suite_path=EXPECTATIONS_DIR / "diabetes_patients.json",
-        source="clinic",
-        table="patients",
-        ds=ds,
-    )
+    report = validate_patients(s3, parts, ds)
     bad = layout.data_part(len(results) - 1)
     assert [r["part"] for r in report.rejected] == [bad]
     assert len(report.accepted) == len(results) - 1
