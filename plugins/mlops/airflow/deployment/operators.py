@@ -96,19 +96,35 @@ def _existing(describe, name: str) -> dict | None:
         raise
 
 
+def _reuse_or_create(operator, context, create, *, kind: str, answer: str, describe, matches, differs: str) -> dict:
+    """`create(context)` (the provider's execute) unless a resource of the request's name exists:
+    reused when `matches(request, described)`, an error when that name holds another request."""
+    name = operator.config[f"{answer}Name"]
+    existing = _existing(describe, name)
+    if existing is None:
+        return create(context)
+    if not matches(operator.config, existing):
+        raise AirflowException(f"{kind} {name} exists with {differs}")
+    operator.log.info("%s %s exists with this request: reused", kind, name)
+    return {answer: serialize(existing)}
+
+
 class CreateModelOperator(SageMakerModelOperator):
     """The provider's CreateModel; an existing model of the same name and request is reused."""
 
     def execute(self, context):
         from mlops.deployment.requests import model_matches
 
-        existing = _existing(self.hook.describe_model, self.config["ModelName"])
-        if existing is None:
-            return super().execute(context)
-        if not model_matches(self.config, existing):
-            raise AirflowException(f"model {self.config['ModelName']} exists with another container or role")
-        self.log.info("model %s exists with this request: reused", self.config["ModelName"])
-        return {"Model": serialize(existing)}
+        return _reuse_or_create(
+            self,
+            context,
+            super().execute,
+            kind="model",
+            answer="Model",
+            describe=self.hook.describe_model,
+            matches=model_matches,
+            differs="another container or role",
+        )
 
 
 class CreateEndpointConfigOperator(SageMakerEndpointConfigOperator):
@@ -117,13 +133,16 @@ class CreateEndpointConfigOperator(SageMakerEndpointConfigOperator):
     def execute(self, context):
         from mlops.deployment.requests import endpoint_config_matches
 
-        existing = _existing(self.hook.describe_endpoint_config, self.config["EndpointConfigName"])
-        if existing is None:
-            return super().execute(context)
-        if not endpoint_config_matches(self.config, existing):
-            raise AirflowException(f"endpoint config {self.config['EndpointConfigName']} exists with other variants")
-        self.log.info("endpoint config %s exists with this request: reused", self.config["EndpointConfigName"])
-        return {"EndpointConfig": serialize(existing)}
+        return _reuse_or_create(
+            self,
+            context,
+            super().execute,
+            kind="endpoint config",
+            answer="EndpointConfig",
+            describe=self.hook.describe_endpoint_config,
+            matches=endpoint_config_matches,
+            differs="other variants",
+        )
 
 
 class DeployEndpointOperator(SageMakerEndpointOperator):
