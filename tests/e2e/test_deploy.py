@@ -211,11 +211,16 @@ def test_predictions_are_curated_and_read_back(stack, deployed, user_environ):
         times = df[df["inference_id"].isin(ids)]["inference_time"]
         assert times.min() >= sent_at and times.max() <= answered_at
 
-        partitions = {day: stack.curated(f"{DATASET}/ds={day.isoformat()}/") for day in days}
-        assert all(partitions.values())
+        def objects() -> dict:  # the days' raw extracts and curated partitions: keys and ETags
+            return {
+                day: (stack.raw(f"capture/{MODEL}/ds={day}/"), stack.curated(f"{DATASET}/ds={day}/")) for day in days
+            }
+
+        before = objects()
+        assert all(raw and curated for raw, curated in before.values())
         for day in sorted(days):
             assert stack.api.rerun(PREDICTIONS, day)["state"] == "success"
-        assert {day: stack.curated(f"{DATASET}/ds={day.isoformat()}/") for day in days} == partitions
+        assert objects() == before
         assert _read_back(reader, days, columns, ids) == expected
     finally:
         # unpausing also ran the latest scheduled interval (catchup is off): let it end before pausing
