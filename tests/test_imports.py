@@ -22,7 +22,8 @@ LAYERS = (
     {"lake"},
     {"ingestion", "registry"},
     {"training"},
-    {"deployment", "serving"},
+    {"deployment"},
+    {"serving"},  # serving reads the deployment settings (mlops.deployment.config)
     {"monitoring"},
     {"airflow", "check"},
     {"__main__"},

@@ -104,8 +104,9 @@ locals {
     MLOPS_SAGEMAKER_ROLE_ARN = module.identity.role_arns["sagemaker"]
     MLOPS_METRICS_TABLE      = module.platform.table_names["metrics"]
     MLOPS_VERSIONS_TABLE     = module.platform.table_names["versions"]
-    # Endpoint data capture names the artifacts key: the bucket refuses uploads naming any other
-    # key, and without a key SageMaker would ask for the account's aws/s3 key.
-    MLOPS_CAPTURE_KMS_KEY_ID = module.storage.kms_key_arns["artifacts"]
+    # Endpoint data capture names the artifacts key by its alias ARN (a name deploy/environments/*.env
+    # can carry; the key id is per account): the bucket accepts the key's ARN or this alias and refuses
+    # uploads naming any other key, and without a key SageMaker would ask for the account's aws/s3 key.
+    MLOPS_CAPTURE_KMS_KEY_ID = module.storage.kms_alias_arns["artifacts"]
   }
 }

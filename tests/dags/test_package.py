@@ -153,6 +153,7 @@ def test_unpacked_bundle_uses_only_itself_and_the_startup_settings(unpacked):
     settings = unpacked["settings"]
     assert settings["raw_bucket"] == f"mlops-dev-raw-{ACCOUNT}"
     assert settings["alerts_topic_arn"] == f"arn:aws:sns:{REGION}:{ACCOUNT}:mlops-dev-alerts"
+    assert settings["capture_kms_key_id"] == f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/mlops-dev-artifacts"
     assert unpacked["outlets"]["publish_patients"] == [f"s3://mlops-dev-curated-{ACCOUNT}/diabetes_patients"]
     assert unpacked["revision"] and unpacked["revision"] != "unknown"
 

@@ -3,6 +3,9 @@ ingested, the curated Asset starts training, the approved version's `model.digit
 event starts deploy_digits_classifier, the endpoint is InService on the config the run asked for,
 mlops.serving.predict returns the top 3 classes, the SNS mail arrives, the registry names the
 served version as the model in production, and a rerun of the same version changes nothing.
+Predictions sent through mlops.serving.predict are captured by the endpoint, curated by
+ingest_predictions_digits_classifier for the day that holds them and read back with the
+scientists' reader, equal to what was sent and answered; a rerun of that day changes nothing.
 Then two clients nobody here wrote (the SageMaker SDK's Predictor, the AWS CLI) get the same
 answers, and an update to a second approved version under load drops no request.
 
@@ -17,7 +20,7 @@ import os
 import subprocess
 import threading
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 import boto3
 import pytest
@@ -29,6 +32,8 @@ from embedded_stack.seed import digits_files, drop_files
 
 MODEL = "digits_classifier"
 TRAIN, DEPLOY = f"train_{MODEL}", f"deploy_{MODEL}"
+PREDICTIONS, DATASET = f"ingest_predictions_{MODEL}", f"predictions_{MODEL}"
+CAPTURE_WAIT_SECONDS = 60  # the local plane writes captures off the request path, every few seconds
 ENDPOINT = "digits-classifier"
 SAGEMAKER_VENV = REPO / ".venv-sagemaker"
 LOAD_MAX_REQUESTS = 20_000  # the load of the update test is bounded by count and by time,
@@ -125,6 +130,102 @@ def test_approved_model_is_deployed_and_answers_top_3(stack, sagemaker, deployed
     assert stack.api.xcom(DEPLOY, again["dag_run_id"], "build_requests")["endpoint_config"] == config
     assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["LastModifiedTime"] == described["LastModifiedTime"]
     assert not [a for a in read_alerts(stack.cfg.moto_url, stack.cfg.region) if a["subject"].startswith("endpoint")]
+
+
+def _captured_days(stack, inference_ids: set[str]) -> set[date]:
+    """The days of the hour folders (`<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/`) holding the
+    capture records of `inference_ids`, once every one of them is in S3."""
+    from mlops.aws.s3 import list_keys
+    from mlops.deployment.config import load_deployment
+
+    bucket, prefix = stack.env["MLOPS_ARTIFACTS_BUCKET"], load_deployment(MODEL).data_capture.prefix
+    deadline = time.monotonic() + CAPTURE_WAIT_SECONDS
+    while True:
+        found: dict[str, date] = {}
+        for obj in list_keys(stack.s3, bucket, f"{prefix}/{ENDPOINT}/"):
+            yyyy, mm, dd = obj["Key"].split("/")[-5:-2]
+            for line in stack.s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().splitlines():
+                ident = json.loads(line)["eventMetadata"].get("inferenceId")
+                if ident in inference_ids:
+                    found[ident] = date(int(yyyy), int(mm), int(dd))
+        if set(found) == inference_ids:
+            return set(found.values())
+        if time.monotonic() > deadline:
+            missing = sorted(inference_ids - set(found))
+            raise AssertionError(f"no capture record of {missing} in s3://{bucket}/{prefix}/{ENDPOINT}/")
+        time.sleep(1)
+
+
+def _expected_rows(sent: list[dict], answers, version: str) -> list[dict]:
+    """The curated rows a prediction makes: identity, inputs as sent, the answer's top 3 classes."""
+    out = []
+    for row, answer in zip(sent, answers, strict=True):
+        expected = {"inference_id": answer.inference_id, "row": 0, "variant": answer.variant, "model_version": version}
+        expected |= {k: float(v) for k, v in row.items() if k != "image_id"}
+        (label, probability), *rest = answer.top_classes
+        expected |= {"predicted_label": label, "probability": probability}
+        for k, (label, probability) in enumerate(rest, 2):
+            expected |= {f"top{k}_label": label, f"top{k}_probability": probability}
+        out.append(expected)
+    return sorted(out, key=lambda r: r["inference_id"])
+
+
+def _read_back(reader, days: set[date], columns: list[str], inference_ids: set[str]) -> list[dict]:
+    df = reader.load(DATASET, min(days).isoformat(), max(days).isoformat())
+    assert not df.duplicated(["inference_id", "row"]).any(), df[df.duplicated(["inference_id", "row"], keep=False)]
+    mine = df[df["inference_id"].isin(inference_ids)].sort_values("inference_id")
+    return [
+        {c: (v.item() if hasattr(v, "item") else v) for c, v in r.items()} for r in mine[columns].to_dict("records")
+    ]
+
+
+def test_predictions_are_curated_and_read_back(stack, deployed, user_environ):
+    """mlops.serving.predict (JSON and CSV requests) -> the endpoint's data capture ->
+    ingest_predictions_digits_classifier for the day holding them -> CuratedReader: the rows are
+    what was sent and answered; a rerun of the day leaves the same objects and no duplicates."""
+    from mlops.lake.reader import CuratedReader
+    from mlops.serving.predict import CSV, predict
+
+    rows = [{**r, "image_id": f"readback-{r['image_id']}"} for r in _rows(6)]
+    sent_at = datetime.now(UTC).replace(microsecond=0)
+    answers = predict(MODEL, rows[:4], id_column="image_id") + predict(
+        MODEL, rows[4:], id_column="image_id", content_type=CSV
+    )
+    answered_at = datetime.now(UTC)
+    ids = {a.inference_id for a in answers}
+    assert ids == {r["image_id"] for r in rows}
+    days = _captured_days(stack, ids)
+
+    stack.api.wait_for_dag(PREDICTIONS)
+    runs = [stack.api.trigger(PREDICTIONS, day) for day in sorted(days)]  # the intervals that cover them
+    stack.api.set_paused(PREDICTIONS, False)
+    try:
+        for run in runs:
+            done = stack.api.wait_run(PREDICTIONS, run["dag_run_id"], timeout=600)
+            assert done["state"] == "success", stack.api.failed_task_logs(PREDICTIONS, run["dag_run_id"])
+        reader = CuratedReader(bucket=stack.env["MLOPS_CURATED_BUCKET"], s3=stack.s3)
+        expected = _expected_rows(rows, answers, deployed["version"])
+        columns = list(expected[0])
+        assert _read_back(reader, days, columns, ids) == expected
+        df = reader.load(DATASET, min(days).isoformat(), max(days).isoformat())
+        times = df[df["inference_id"].isin(ids)]["inference_time"]
+        assert times.min() >= sent_at and times.max() <= answered_at
+
+        def objects() -> dict:  # the days' raw extracts and curated partitions: keys and ETags
+            return {
+                day: (stack.raw(f"capture/{MODEL}/ds={day}/"), stack.curated(f"{DATASET}/ds={day}/")) for day in days
+            }
+
+        before = objects()
+        assert all(raw and curated for raw, curated in before.values())
+        for day in sorted(days):
+            assert stack.api.rerun(PREDICTIONS, day)["state"] == "success"
+        assert objects() == before
+        assert _read_back(reader, days, columns, ids) == expected
+    finally:
+        # unpausing also ran the latest scheduled interval (catchup is off): let it end before pausing
+        stack.api.wait_runs(PREDICTIONS, len(runs), timeout=600)
+        stack.api.set_paused(PREDICTIONS, True)
 
 
 def _client_env(stack) -> dict:

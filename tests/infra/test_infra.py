@@ -1071,18 +1071,27 @@ def test_captures_are_read_by_the_pipeline_not_by_scientists(world):
 
 def test_data_capture_is_encrypted_with_the_artifacts_key(world, deployed):
     """MOTO_CANNOT_ENFORCE['kms-key-permissions'] / ['bucket-policy-conditions']: the pipelines name
-    the artifacts key in DataCaptureConfig.KmsKeyId; the bucket accepts captures under it and no
-    other key; the SageMaker role may encrypt with it; the captures' lifecycle rule."""
+    the artifacts key in DataCaptureConfig.KmsKeyId by its alias ARN, the value deploy/environments/
+    dev.env carries; the bucket accepts captures naming that alias or the key's ARN (S3 compares the
+    header as sent) and no other key; the SageMaker role may encrypt with it; the captures' lifecycle rule."""
+    from deploy.package import load_environment
+
     out, state = deployed["outputs"], deployed["state"]
     key = out["kms_key_arns"]["artifacts"]
-    assert out["pipeline_environment"]["MLOPS_CAPTURE_KMS_KEY_ID"] == key
+    alias = f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/mlops-dev-artifacts"
+    assert out["pipeline_environment"]["MLOPS_CAPTURE_KMS_KEY_ID"] == alias
+    packaged = load_environment("dev", {"AWS_ACCOUNT_ID": ACCOUNT, "AWS_REGION": REGION})
+    assert packaged["MLOPS_CAPTURE_KMS_KEY_ID"] == alias
     policy = _bucket_policy(world, "artifacts")
     obj = f"arn:aws:s3:::{world['buckets']['artifacts']}/{CAPTURE_KEY}"
     header = {"aws:SecureTransport": "true", "s3:x-amz-server-side-encryption": "aws:kms"}
-    assert (
-        evaluate([policy], "s3:PutObject", obj, {**header, "s3:x-amz-server-side-encryption-aws-kms-key-id": key})
-        != "Deny"
-    )
+    for named in (alias, key):
+        assert (
+            evaluate([policy], "s3:PutObject", obj, {**header, "s3:x-amz-server-side-encryption-aws-kms-key-id": named})
+            != "Deny"
+        ), named
+    curated_alias = {**header, "s3:x-amz-server-side-encryption-aws-kms-key-id": alias.replace("artifacts", "curated")}
+    assert evaluate([policy], "s3:PutObject", obj, curated_alias) == "Deny"
     other = {**header, "s3:x-amz-server-side-encryption-aws-kms-key-id": out["kms_key_arns"]["curated"]}
     assert evaluate([policy], "s3:PutObject", obj, other) == "Deny"
     sagemaker = _role_policies(state, world["roles"]["sagemaker"])

@@ -15,7 +15,6 @@ from http.server import ThreadingHTTPServer
 import boto3
 import pytest
 
-from mlops.deployment.config import load_deployment
 from mlops.deployment.requests import variant_name
 from mlops.ingestion.steps import extraction_report, publish_accepted, validate_parts
 from mlops.lake.reader import CuratedReader
@@ -369,22 +368,6 @@ def test_a_refused_request_is_counted_not_a_row(lake):
 def test_model_version_reads_back_the_deployments_variant_name(version):
     assert capture.model_version(variant_name(version)) == version
     assert capture.model_version("AllTraffic") is None
-
-
-def test_configured_capture_agrees_with_the_deployment_config(tmp_path):
-    files = {p.stem: p for p in MODELS_DIR.glob("*.yaml")}
-    base = (MODELS_DIR / "digits_classifier.yaml").read_text().split("\ndeployment:")[0]
-    for name, section in {
-        "bare": "",
-        "serverless": "deployment:\n  endpoint: {kind: serverless}\n  data_capture: {prefix: elsewhere/x}\n",
-        "instance_off": "deployment:\n  data_capture: {enabled: false}\n",
-    }.items():
-        path = tmp_path / f"{name}.yaml"
-        path.write_text(base.replace("model: digits_classifier", f"model: {name}") + "\n" + section)
-        files[name] = path
-    for name, path in files.items():
-        settings = load_deployment(name, path.parent).data_capture
-        assert capture.configured_capture(path) == (settings.enabled, settings.prefix), name
 
 
 # --- client-side capture in mlops.serving.predict ----------------------------------------------

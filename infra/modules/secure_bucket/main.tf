@@ -138,7 +138,7 @@ data "aws_iam_policy_document" "base" {
   dynamic "statement" {
     for_each = var.sse_algorithm == "aws:kms" ? [var.kms_key_arn] : []
     content {
-      sid       = "DenyOtherKmsKey" # an upload naming a KMS key other than the bucket's key is refused
+      sid       = "DenyOtherKmsKey" # an upload naming a KMS key other than the bucket's key (or its alias) is refused
       effect    = "Deny"
       actions   = ["s3:PutObject"]
       resources = ["${var.bucket.arn}/*"]
@@ -154,7 +154,7 @@ data "aws_iam_policy_document" "base" {
       condition {
         test     = "StringNotEquals"
         variable = "s3:x-amz-server-side-encryption-aws-kms-key-id"
-        values   = [statement.value]
+        values   = compact([statement.value, var.kms_key_alias_arn])
       }
     }
   }

@@ -22,6 +22,12 @@ variable "kms_key_arn" {
   default     = null
 }
 
+variable "kms_key_alias_arn" {
+  description = "An alias ARN of kms_key_arn that uploads may name instead of the key ARN (S3 compares the header as sent, it does not resolve aliases); null: only the key ARN."
+  type        = string
+  default     = null
+}
+
 variable "tls_principal_type" {
   description = "Principal type of the TLS-only statement: \"*\", or \"AWS\" ({\"AWS\": \"*\"}, the same to IAM) for log destinations, whose policy moto's PutBucketLogging check cannot read with a bare \"*\"."
   type        = string

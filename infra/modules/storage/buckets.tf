@@ -42,10 +42,11 @@ module "bucket" {
   for_each = local.buckets
   source   = "../secure_bucket"
 
-  bucket           = aws_s3_bucket.this[each.key]
-  kms_key_arn      = aws_kms_key.zone[each.value.zone].arn
-  policy_documents = [data.aws_iam_policy_document.bucket[each.key].json]
-  lifecycle_rules  = local.lifecycle_rules[each.key]
+  bucket            = aws_s3_bucket.this[each.key]
+  kms_key_arn       = aws_kms_key.zone[each.value.zone].arn
+  kms_key_alias_arn = aws_kms_alias.zone[each.value.zone].arn # a setting can name the key by its alias (MLOPS_CAPTURE_KMS_KEY_ID)
+  policy_documents  = [data.aws_iam_policy_document.bucket[each.key].json]
+  lifecycle_rules   = local.lifecycle_rules[each.key]
   access_logging = {
     target_bucket = module.access_logs.bucket_name # after the log bucket's policy: S3 checks it when logging is switched on
     target_prefix = "${each.key}/"

@@ -179,22 +179,6 @@ def schema_for(model) -> PredictionSchema:
     return PredictionSchema(model.name, model.problem_type, tuple(model.features), label_type)
 
 
-def configured_capture(model_file: Path) -> tuple[bool, str]:
-    """(endpoint captures, capture prefix) as the model file's `deployment:` section says.
-
-    Read from the file here because mlops.deployment is a peer layer of mlops.serving; the same
-    defaults as mlops.deployment.config.parse_deployment (capture on for instance endpoints, off
-    for serverless ones; prefix `data-capture`), which validates the section (`make check`).
-    tests/unit/test_capture.py holds the two to the same answers."""
-    from mlops.project import load_yaml
-
-    doc = load_yaml(model_file, lambda d, _path=None: d) or {}
-    section = (doc.get("deployment") or {}) if isinstance(doc, dict) else {}
-    kind = (section.get("endpoint") or {}).get("kind", "instance")
-    capture = section.get("data_capture") or {}
-    return bool(capture.get("enabled", kind == "instance")), str(capture.get("prefix", "data-capture"))
-
-
 # --- writing capture records (client-side capture) ---------------------------------------------
 
 

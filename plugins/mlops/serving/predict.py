@@ -261,13 +261,17 @@ def predict(
 
 
 def _client_capture_prefix(model: str, wanted: bool) -> str | None:
-    """The capture prefix to write under when this client must capture (the endpoint does not)."""
-    from mlops.training.config import MODELS_DIR
+    """The capture prefix to write under when this client must capture (the endpoint does not).
+    The deployment stage's own loader says whether the endpoint captures: one reader of that section."""
+    from mlops.deployment.config import load_deployment
 
     if not wanted:
         return None
-    endpoint_captures, prefix = capture_format.configured_capture(MODELS_DIR / f"{model}.yaml")
-    return None if endpoint_captures else prefix
+    try:
+        capture = load_deployment(model).data_capture
+    except ConfigError as err:
+        raise UnknownModel(f"model {model!r} has an invalid deployment configuration: {err}") from None
+    return None if capture.enabled else capture.prefix
 
 
 def _write_capture(s3, bucket: str, prefix: str, endpoint: str, records: list[tuple[str, dict]]) -> None:
