@@ -10,6 +10,9 @@ import urllib.request
 from datetime import date, datetime, timedelta
 
 TERMINAL = {"success", "failed"}
+# How often the waits below ask the API server again. A run's state changes at most once per scheduler
+# loop (about a second), so a longer pause only adds to every wait; one GET per second is cheap.
+POLL_SECONDS = 1.0
 
 
 class AirflowAPIError(RuntimeError):
@@ -54,7 +57,7 @@ class AirflowAPI:
                     raise AirflowAPIError(
                         f"DAG {dag_id} was not parsed within {timeout:.0f}s (see the dag-processor log)"
                     ) from err
-                time.sleep(2)
+                time.sleep(POLL_SECONDS)
 
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self._request("PATCH", f"/api/v2/dags/{dag_id}?update_mask=is_paused", {"is_paused": paused})
@@ -84,7 +87,7 @@ class AirflowAPI:
             except AirflowAPIError as err:
                 if "already a running backfill" not in str(err) or time.monotonic() > deadline:
                     raise
-                time.sleep(2)
+                time.sleep(POLL_SECONDS)
 
     def trigger(self, dag_id: str, interval_start: date, run_id: str | None = None) -> dict:
         start = datetime.combine(interval_start, datetime.min.time())
@@ -149,7 +152,7 @@ class AirflowAPI:
                 raise AirflowAPIError(
                     f"{dag_id}: only {len(done)} of {count} runs finished within {timeout:.0f}s: {runs}"
                 )
-            time.sleep(3)
+            time.sleep(POLL_SECONDS)
 
     def run_for(self, dag_id: str, interval_start: date) -> dict | None:
         """The run whose data interval starts on `interval_start`, if any."""
@@ -165,7 +168,7 @@ class AirflowAPI:
                 return run
             if time.monotonic() > deadline:
                 raise AirflowAPIError(f"{dag_id} run {run_id} still {run['state']} after {timeout:.0f}s")
-            time.sleep(2)
+            time.sleep(POLL_SECONDS)
 
     def run_intervals(self, dag_id: str, start: date, end: date, timeout: float = 900, progress=None) -> list[dict]:
         """Backfill start..end (inclusive) through the scheduler and wait for every run."""
@@ -180,7 +183,7 @@ class AirflowAPI:
                 if run is None:
                     if time.monotonic() > deadline:
                         raise AirflowAPIError(f"{dag_id}: no run for {day} was created")
-                    time.sleep(1)
+                    time.sleep(POLL_SECONDS)
             done = self.wait_run(dag_id, run["dag_run_id"], timeout=max(1.0, deadline - time.monotonic()))
             if progress:
                 progress(f"{dag_id} ds={day}: {done['state']}")

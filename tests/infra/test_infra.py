@@ -28,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -91,9 +92,14 @@ def _tf_env() -> dict[str, str]:
     return env
 
 
-def tf(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+# Prefix of the side work started_early runs beside the applies (checkov, validate): it yields the
+# CPU to the applies, which are what the module waits for.
+YIELDING = ["nice", "-n", "10"] if shutil.which("nice") else []
+
+
+def tf(*args: str, cwd: Path, timeout: int = 300, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [str(TF), *args, "-no-color"] if args[0] not in ("fmt",) else [str(TF), *args],
+        [*prefix, str(TF), *args, "-no-color"] if args[0] not in ("fmt",) else [*prefix, str(TF), *args],
         cwd=cwd,
         env=_tf_env(),
         capture_output=True,
@@ -242,19 +248,34 @@ def test_fmt():
     tf("fmt", "-check", "-recursive", "-diff", str(INFRA), cwd=REPO)
 
 
+def _init_and_validate(root: Path) -> dict[str, str]:
+    """Every root of a copy of infra/ initialised offline (no backend) and validated, the roots side
+    by side (each init and validate mostly waits on the provider's schema); validate's output by root."""
+
+    def one(name: str) -> str:
+        tf("init", "-backend=false", "-input=false", "-lockfile=readonly", cwd=root / name, prefix=YIELDING)
+        return tf("validate", cwd=root / name, prefix=YIELDING).stdout
+
+    with ThreadPoolExecutor(len(ROOTS), thread_name_prefix="tf-validate") as pool:
+        outputs = dict(zip(ROOTS, pool.map(one, ROOTS), strict=True))
+    return outputs
+
+
 @pytest.fixture(scope="module")
-def validated(tmp_path_factory):
-    """Both environment roots initialised offline (no backend) in a copy of infra/."""
-    root = _copy_infra(tmp_path_factory.mktemp("validate") / "infra")
-    for name in ROOTS:
-        tf("init", "-backend=false", "-input=false", "-lockfile=readonly", cwd=root / name)
-    return root
+def validation(started_early):
+    """validate's output of each root (started with the module, see started_early)."""
+    return started_early.result("validate")
+
+
+@pytest.fixture(scope="module")
+def validated(validation, started_early):
+    """Both environment roots (and the bootstrap) initialised offline in a copy of infra/."""
+    return started_early.validate_root
 
 
 @pytest.mark.parametrize("root", ROOTS)
-def test_validate(validated, root):
-    out = tf("validate", cwd=validated / root)
-    assert "Success" in out.stdout
+def test_validate(validation, root):
+    assert "Success" in validation[root]
 
 
 @pytest.mark.parametrize("root", ROOTS)
@@ -325,17 +346,10 @@ def _checkov_env() -> dict[str, str]:
     return env
 
 
-def test_security_scan():
-    """checkov over infra/ (terraform, every root and module): every failed check must be fixed or
-    suppressed in the code with `checkov:skip=<id>:<reason>`."""
-    checkov = _checkov()
-    if checkov is None:
-        pytest.skip(
-            "checkov is not installed (make infra-check or make test installs it into .venv-checkov "
-            "from requirements/checkov.txt): static security scan skipped"
-        )
-    result = subprocess.run(
+def _run_checkov(checkov: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [
+            *YIELDING,
             checkov,
             "--directory",
             str(INFRA),
@@ -354,6 +368,17 @@ def test_security_scan():
         env=_checkov_env(),
         cwd=REPO,
     )
+
+
+def test_security_scan(started_early):
+    """checkov over infra/ (terraform, every root and module): every failed check must be fixed or
+    suppressed in the code with `checkov:skip=<id>:<reason>`."""
+    if _checkov() is None:
+        pytest.skip(
+            "checkov is not installed (make infra-check or make test installs it into .venv-checkov "
+            "from requirements/checkov.txt): static security scan skipped"
+        )
+    result = started_early.result("checkov")
     assert result.returncode in (0, 1), f"checkov failed to run:\n{result.stderr[-4000:]}"
     report = json.loads(result.stdout)
     reports = report if isinstance(report, list) else [report]
@@ -471,34 +496,34 @@ def _bucket_facts(s3, bucket: str) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def bootstrapped(moto_server, tmp_path_factory):
+def _bootstrap(moto_server: str, root: Path) -> dict:
     """infra/bootstrap applied into moto (local state, as on a first apply): the state bucket of dev."""
-    root = _copy_infra(tmp_path_factory.mktemp("bootstrap") / "infra")
+    root = _copy_infra(root)
     boot = root / "bootstrap"
+    session = _session()
     (boot / "zz_moto_override.tf").write_text(_override(moto_server))
     tf("init", "-input=false", "-lockfile=readonly", cwd=boot)
     tf("apply", "-auto-approve", "-input=false", "-var", "environment=dev", cwd=boot, timeout=600)
     outputs = {k: v["value"] for k, v in json.loads(tf("output", "-json", cwd=boot).stdout).items()}
     state = json.loads((boot / "terraform.tfstate").read_text())
-    rotation = _client(moto_server, "kms").get_key_rotation_status(KeyId=outputs["kms_key_arn"])
+    rotation = _client(moto_server, "kms", session=session).get_key_rotation_status(KeyId=outputs["kms_key_arn"])
     return {
         "outputs": outputs,
         "state": state,
         "endpoint": moto_server,
-        "state_bucket": _bucket_facts(_client(moto_server, "s3"), outputs["state_bucket"]),
+        "state_bucket": _bucket_facts(_client(moto_server, "s3", session=session), outputs["state_bucket"]),
         "key_rotation": rotation["KeyRotationEnabled"],
     }
 
 
-@pytest.fixture(scope="module")
-def deployed(bootstrapped, moto_server, tmp_path_factory):
+def _deploy(bootstrapped: dict, moto_server: str, root: Path) -> dict:
     """envs/dev applied into moto with its state in the bootstrap's bucket (S3 backend, lock file,
     SSE-KMS with the state key; the backend config is the bootstrap's output plus moto's endpoint).
     MWAA off (moto has no MWAA); the notebook on, with fake network ids; the CI role trusts GitHub
     Actions of GITHUB_REPOSITORY."""
-    root = _copy_infra(tmp_path_factory.mktemp("apply") / "infra")
+    root = _copy_infra(root)
     env_dir = root / "envs" / "dev"
+    session = _session()
     (env_dir / "zz_moto_override.tf").write_text(_override(moto_server))  # keeps main.tf's backend "s3" {}
     backend = dict(bootstrapped["outputs"]["backend_config"])
     lines = [f"{k} = {json.dumps(v)}" for k, v in backend.items()]
@@ -531,10 +556,10 @@ def deployed(bootstrapped, moto_server, tmp_path_factory):
     )
     outputs = {k: v["value"] for k, v in json.loads(tf("output", "-json", cwd=env_dir).stdout).items()}
     assert not (env_dir / "terraform.tfstate").exists(), "the state must live in the state bucket, not locally"
-    s3 = _client(moto_server, "s3")
+    s3 = _client(moto_server, "s3", session=session)
     state = json.loads(s3.get_object(Bucket=backend["bucket"], Key=backend["key"])["Body"].read())
     buckets = {**outputs["bucket_names"], "access_logs": outputs["access_log_bucket_name"]}
-    oidc = _client(moto_server, "iam").list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    oidc = _client(moto_server, "iam", session=session).list_open_id_connect_providers()["OpenIDConnectProviderList"]
     return {
         "outputs": outputs,
         "state": state,
@@ -547,7 +572,15 @@ def deployed(bootstrapped, moto_server, tmp_path_factory):
     }
 
 
-def _client(endpoint: str, service: str, creds: dict | None = None):
+def _session():
+    """A boto3 session of its own, for a thread of started_early (boto3's default session is not
+    safe to share between threads)."""
+    import boto3
+
+    return boto3.session.Session()
+
+
+def _client(endpoint: str, service: str, creds: dict | None = None, session=None):
     import boto3
 
     kw = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -557,7 +590,66 @@ def _client(endpoint: str, service: str, creds: dict | None = None):
             "aws_secret_access_key": creds["SecretAccessKey"],
             "aws_session_token": creds["SessionToken"],
         }
-    return boto3.client(service, endpoint_url=endpoint, region_name=REGION, **kw)
+    return (session or boto3).client(service, endpoint_url=endpoint, region_name=REGION, **kw)
+
+
+class StartedEarly:
+    """The module's slow preparations, each started in a thread as soon as the module begins: the
+    checkov scan, the offline init + validate of every root, and the chain bootstrap apply ->
+    envs/dev apply. The applies spend most of their time in the AWS provider's fixed waits (each
+    S3 lifecycle configuration is polled for 55 s, each KMS key for ~13 s), so the scan and the
+    validations run beside them instead of before them. Each fixture then waits for its result; a
+    failure in a thread is raised there, in the tests that need it."""
+
+    def __init__(self):
+        self.pool = ThreadPoolExecutor(4, thread_name_prefix="infra")
+        self.jobs: dict[str, Future] = {}
+        self.validate_root: Path | None = None
+
+    def start(self, name: str, fn, *args) -> None:
+        self.jobs[name] = self.pool.submit(fn, *args)
+
+    def result(self, name: str):
+        return self.jobs[name].result()
+
+    def close(self) -> None:
+        """Waits for what is still running (terraform against the moto server, which stops next)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def started_early(request, tmp_path_factory):
+    """Starts what the selected tests of this module need (see StartedEarly)."""
+    module = request.module
+    items = [item for item in request.session.items if getattr(item, "module", None) is module]
+    needed = {name for item in items for name in item.fixturenames}
+    early = StartedEarly()
+    try:
+        if "bootstrapped" in needed:
+            endpoint = request.getfixturevalue("moto_server")
+            boot_dir = tmp_path_factory.mktemp("bootstrap") / "infra"
+            early.start("bootstrap", _bootstrap, endpoint, boot_dir)
+            if "deployed" in needed:
+                apply_dir = tmp_path_factory.mktemp("apply") / "infra"
+                early.start("deploy", lambda: _deploy(early.result("bootstrap"), endpoint, apply_dir))
+        if any(item.originalname == "test_security_scan" for item in items) and (checkov := _checkov()):
+            early.start("checkov", _run_checkov, checkov)
+        if "validation" in needed:
+            early.validate_root = _copy_infra(tmp_path_factory.mktemp("validate") / "infra")
+            early.start("validate", _init_and_validate, early.validate_root)
+        yield early
+    finally:
+        early.close()
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(started_early):
+    return started_early.result("bootstrap")
+
+
+@pytest.fixture(scope="module")
+def deployed(started_early):
+    return started_early.result("deploy")
 
 
 @pytest.fixture(scope="module")
