@@ -1,7 +1,7 @@
 """IAM on the embedded stack: infra/modules/identity applied into moto, a key per identity, AWS profiles.
 
 At `make up` (moto started with --enforce-iam, see embedded_stack.moto_state) Terraform applies
-embedded_stack/iam/main.tf, a root module that calls infra/modules/identity with the stack's
+embedded_stack/identities/main.tf, a root module that calls infra/modules/identity with the stack's
 bucket, table and topic names: the policies are the ones infra/ deploys, not a copy. It adds a
 user per identity (pipeline = MWAA execution role's policy, sagemaker = SageMaker execution
 role's policy, engineer and scientist = may assume their role) and their keys. Then
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from embedded_stack.paths import REPO, StackConfig, private_dir, write_private
 
-ROOT_MODULE = REPO / "embedded_stack" / "iam"
+ROOT_MODULE = REPO / "embedded_stack" / "identities"
 IDENTITY_MODULE = REPO / "infra" / "modules" / "identity"
 TF = REPO / "infra" / "bin" / "tf"
 PROFILES = ("mlops-pipeline", "mlops-sagemaker", "mlops-engineer", "mlops-scientist", "mlops-admin")
