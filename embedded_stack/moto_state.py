@@ -38,7 +38,8 @@ cannot be made over the API then, so start-up creates a bootstrap administrator 
 moto resolves a resource for S3 (bucket/key ARNs) and sts:AssumeRole only; for the other
 services it checks against resource "*", which no resource-scoped statement matches, so here
 those calls are checked on the action: allowed when an Allow statement names it (whatever its
-resources and conditions), refused by a Deny of all resources. ``/moto-api/reset-auth`` (which
+resources and conditions), refused by a Deny of all resources. HeadBucket is authorized as
+s3:ListBucket, as AWS does (moto asks for an "s3:HeadBucket" no policy grants). ``/moto-api/reset-auth`` (which
 would switch enforcement off for anyone) is refused.
 """
 
@@ -277,12 +278,23 @@ def action_level_verdict(documents: list[dict], action: str) -> bool:
     return allowed
 
 
+# S3 operations moto names by the API call where AWS authorizes another action.
+S3_AUTHORIZED_AS = {"s3:HeadBucket": "s3:ListBucket"}
+
+
 def install_action_level_check() -> None:
-    """Non-S3 services: check the action where moto has no resource (see the module doc)."""
+    """Non-S3 services: check the action where moto has no resource (see the module doc); S3: AWS's action names."""
     from moto.iam import access_control
 
     if getattr(access_control.IAMRequest, "action_level", False):
         return
+
+    class S3RequestAsAws(access_control.S3IAMRequest):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._action = S3_AUTHORIZED_AS.get(self._action, self._action)
+
+    access_control.S3IAMRequest = S3RequestAsAws
 
     class ActionLevelIAMRequest(access_control.IAMRequest):
         action_level = True

@@ -171,6 +171,8 @@ def test_sagemaker_identity_reads_training_channels_only(local_stack):
     got = s3.get_object(Bucket=env["MLOPS_ARTIFACTS_BUCKET"], Key="models/m/runs/r1/data/train/data.csv")
     assert got["Body"].read() == b"x\n1\n"
     s3.put_object(Bucket=env["MLOPS_ARTIFACTS_BUCKET"], Key="models/m/runs/r1/output/model.tar.gz", Body=b"m")
+    s3.head_bucket(Bucket=env["MLOPS_ARTIFACTS_BUCKET"])  # authorized as s3:ListBucket, as on AWS
+    assert _error_code(lambda: _as(cfg, "mlops-scientist").head_bucket(Bucket=env["MLOPS_RAW_BUCKET"])) == "403"
     assert _error_code(lambda: s3.get_object(Bucket=env["MLOPS_CURATED_BUCKET"], Key=CURATED_KEY)) == "AccessDenied"
 
 
