@@ -100,7 +100,23 @@ def session(cfg: StackConfig, profile: str = "mlops-admin"):
     )
 
 
-def _inputs_digest(variables: dict[str, str]) -> str:
+def serving_variables() -> dict[str, object]:
+    """The module's endpoint names and capture prefix, from include/models/*.yaml, as infra/stack
+    derives them (an endpoint is named after its model's package group)."""
+    from mlops.deployment.config import load_deployment
+    from mlops.registry.packages import endpoint_name
+    from mlops.training.config import MODELS_DIR, load_models
+
+    models = [m.name for m in load_models(MODELS_DIR)]
+    prefixes = {load_deployment(m, MODELS_DIR).data_capture.prefix for m in models}
+    if len(prefixes) != 1:
+        raise IamError(
+            f"include/models name {len(prefixes)} data capture prefixes {sorted(prefixes)}; the policies scope one"
+        )
+    return {"endpoint_names": sorted(endpoint_name(m) for m in models), "capture_prefix": prefixes.pop()}
+
+
+def _inputs_digest(variables: dict[str, object]) -> str:
     h = hashlib.sha256(json.dumps(variables, sort_keys=True).encode())
     for folder in (ROOT_MODULE, IDENTITY_MODULE):
         for f in sorted(folder.glob("*.tf")):
@@ -139,7 +155,7 @@ def provision(cfg: StackConfig) -> dict[str, float | bool]:
     admin = admin_key(cfg)
     if admin is None:
         raise IamError(f"moto started without its bootstrap administrator ({cfg.aws_state / 'admin.json'} is missing)")
-    variables = {"endpoint": cfg.moto_url, "account_id": cfg.account, "region": cfg.region}
+    variables = {"endpoint": cfg.moto_url, "account_id": cfg.account, "region": cfg.region, **serving_variables()}
     digest = _inputs_digest(variables)
     stamp = work / "applied.sha256"
     applied = False

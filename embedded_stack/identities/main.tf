@@ -27,6 +27,16 @@ variable "region" {
   type = string
 }
 
+variable "endpoint_names" {
+  description = "The project's endpoints, one per include/models/*.yaml (embedded_stack/iam.py reads them)."
+  type        = list(string)
+}
+
+variable "capture_prefix" {
+  description = "The endpoints' data capture prefix in the artifacts bucket (deployment.data_capture.prefix)."
+  type        = string
+}
+
 variable "admin_access_key" {
   description = "The bootstrap administrator moto_state creates (terraform runs as it)."
   type        = string
@@ -82,6 +92,8 @@ module "identity" {
     versions = "arn:aws:dynamodb:${var.region}:${var.account_id}:table/mlops-model-versions"
     metrics  = "arn:aws:dynamodb:${var.region}:${var.account_id}:table/mlops-model-metrics"
   }
+  endpoint_names           = var.endpoint_names
+  capture_prefix           = var.capture_prefix
   mwaa_environment_name    = "mlops-local"
   glue_database_name       = "mlops_local"
   engineer_principal_arns  = ["${local.user}/${local.people.engineer}"]
