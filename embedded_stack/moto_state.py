@@ -39,8 +39,9 @@ moto resolves a resource for S3 (bucket/key ARNs) and sts:AssumeRole only; for t
 services it checks against resource "*", which no resource-scoped statement matches, so here
 those calls are checked on the action: allowed when an Allow statement names it (whatever its
 resources and conditions), refused by a Deny of all resources. HeadBucket is authorized as
-s3:ListBucket, as AWS does (moto asks for an "s3:HeadBucket" no policy grants). ``/moto-api/reset-auth`` (which
-would switch enforcement off for anyone) is refused.
+s3:ListBucket, as AWS does (moto asks for an "s3:HeadBucket" no policy grants), and CloudWatch's
+actions as "cloudwatch:..." (moto names them after the signing name, "monitoring:...").
+``/moto-api/reset-auth`` (which would switch enforcement off for anyone) is refused.
 """
 
 from __future__ import annotations
@@ -280,6 +281,9 @@ def action_level_verdict(documents: list[dict], action: str) -> bool:
 
 # S3 operations moto names by the API call where AWS authorizes another action.
 S3_AUTHORIZED_AS = {"s3:HeadBucket": "s3:ListBucket"}
+# moto prefixes an action with the service of the request's signature; IAM names some services
+# otherwise (CloudWatch signs as "monitoring", its actions are "cloudwatch:...").
+IAM_SERVICE_PREFIX = {"monitoring": "cloudwatch"}
 
 
 def install_action_level_check() -> None:
@@ -298,6 +302,11 @@ def install_action_level_check() -> None:
 
     class ActionLevelIAMRequest(access_control.IAMRequest):
         action_level = True
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            service, _, name = self._action.partition(":")
+            self._action = f"{IAM_SERVICE_PREFIX.get(service, service)}:{name}"
 
         def check_action_permitted(self, resource: str) -> None:
             if resource != "*" or self._action == "sts:GetCallerIdentity":

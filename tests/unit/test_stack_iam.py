@@ -176,6 +176,20 @@ def test_sagemaker_identity_reads_training_channels_only(local_stack):
     assert _error_code(lambda: s3.get_object(Bucket=env["MLOPS_CURATED_BUCKET"], Key=CURATED_KEY)) == "AccessDenied"
 
 
+def test_cloudwatch_metrics_are_authorized_as_cloudwatch_actions(local_stack):
+    """CloudWatch signs as "monitoring"; its IAM actions are cloudwatch:PutMetricData, which the
+    SageMaker and the pipeline identities hold and a data scientist does not."""
+    cfg = local_stack["cfg"]
+    metric = [{"MetricName": "Invocations", "Value": 1.0, "Unit": "Count"}]
+    _as(cfg, "mlops-sagemaker", "cloudwatch").put_metric_data(Namespace="/aws/sagemaker/Endpoints", MetricData=metric)
+    _as(cfg, "mlops-pipeline", "cloudwatch").put_metric_data(Namespace="MLOps/Ingestion", MetricData=metric)
+    scientist = _as(cfg, "mlops-scientist", "cloudwatch")
+    with pytest.raises(ClientError) as denied:
+        scientist.put_metric_data(Namespace="MLOps/Ingestion", MetricData=metric)
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "not authorized to perform: cloudwatch:PutMetricData" in str(denied.value)
+
+
 def test_enforcement_cannot_be_switched_off_over_http(local_stack):
     import urllib.error
     import urllib.request
