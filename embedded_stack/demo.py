@@ -163,16 +163,16 @@ def send_load(runtime, endpoint: str, rows: list[list[str]], requests: int, conc
 
 
 def sagemaker_client(cfg: StackConfig, service: str, config=None):
-    """A client of the local SageMaker plane (endpoints live there; it passes other calls to moto)."""
+    """A client of the local SageMaker plane (endpoints live there; it passes other calls to moto),
+    as the pipeline identity: the one whose policy reads the registry and invokes the endpoints."""
     import boto3
 
     return boto3.client(
         service,
         endpoint_url=cfg.sagemaker_url,
         region_name=cfg.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
         config=config,
+        **iam.credentials(cfg, "mlops-pipeline"),
     )
 
 
