@@ -72,7 +72,10 @@ class SettingsFile(_Strict):
 
 
 def placeholders(cfg: StackConfig) -> dict[str, str]:
+    from embedded_stack.iam import credentials
+
     return {
+        **credentials(cfg, "mlops-pipeline"),
         "pg_host": "127.0.0.1",
         "pg_port": str(cfg.pg_port),
         "moto_url": cfg.moto_url,

@@ -8,16 +8,22 @@ import json
 ALERTS_INBOX = "mlops-alerts-inbox"
 
 
-def clients(endpoint: str, region: str):
+def clients(endpoint: str, region: str, credentials: dict[str, str] | None = None):
+    """Clients with `credentials` (aws_access_key_id/aws_secret_access_key), else boto3's usual chain
+    (the e2e tests put the stack's administrator there), else moto's test key."""
     import boto3
 
-    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
+    session = boto3.session.Session(region_name=region, **(credentials or {}))
+    if session.get_credentials() is None:
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+        )
     return {name: session.client(name, endpoint_url=endpoint) for name in ("s3", "sns", "sqs", "dynamodb")}
 
 
-def provision(endpoint: str, region: str, env: dict[str, str]) -> None:
+def provision(endpoint: str, region: str, env: dict[str, str], credentials: dict[str, str] | None = None) -> None:
     """Buckets, the alerts topic and an SQS inbox subscribed to it (so alerts can be read back)."""
-    c = clients(endpoint, region)
+    c = clients(endpoint, region, credentials or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
     buckets = ("MLOPS_RAW_BUCKET", "MLOPS_CURATED_BUCKET", "MLOPS_LANDING_BUCKET", "MLOPS_ARTIFACTS_BUCKET")
     for bucket in (env[b] for b in buckets):
         c["s3"].create_bucket(Bucket=bucket)
@@ -34,9 +40,11 @@ def provision(endpoint: str, region: str, env: dict[str, str]) -> None:
         c["sns"].subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
 
-def read_alerts(endpoint: str, region: str, wait_seconds: int = 1) -> list[dict]:
+def read_alerts(
+    endpoint: str, region: str, wait_seconds: int = 1, credentials: dict[str, str] | None = None
+) -> list[dict]:
     """Drain the alerts inbox: each item has the SNS Subject and Message."""
-    c = clients(endpoint, region)
+    c = clients(endpoint, region, credentials)
     url = c["sqs"].get_queue_url(QueueName=ALERTS_INBOX)["QueueUrl"]
     out = []
     while True:

@@ -30,7 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 
-from embedded_stack import aws, stack
+from embedded_stack import aws, iam, stack
 from embedded_stack.paths import StackConfig
 from embedded_stack.seed import corrupt_digits_file, digits_files, drop_files, seed_clinic
 
@@ -163,16 +163,16 @@ def send_load(runtime, endpoint: str, rows: list[list[str]], requests: int, conc
 
 
 def sagemaker_client(cfg: StackConfig, service: str, config=None):
-    """A client of the local SageMaker plane (endpoints live there; it passes other calls to moto)."""
+    """A client of the local SageMaker plane (endpoints live there; it passes other calls to moto),
+    as the pipeline identity: the one whose policy reads the registry and invokes the endpoints."""
     import boto3
 
     return boto3.client(
         service,
         endpoint_url=cfg.sagemaker_url,
         region_name=cfg.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
         config=config,
+        **iam.credentials(cfg, "mlops-pipeline"),
     )
 
 
@@ -302,7 +302,7 @@ def collect_summary(
                         "validation_result": f"s3://{raw}/{obj['Key']}",
                     }
                 )
-    alerts = aws.read_alerts(cfg.moto_url, cfg.region, wait_seconds=0)
+    alerts = aws.read_alerts(cfg.moto_url, cfg.region, wait_seconds=0, credentials=iam.admin_key(cfg))
     api = stack.api_client(cfg)
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),

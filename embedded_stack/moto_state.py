@@ -30,6 +30,18 @@ replays everything on top of whatever state exists; S3 multipart uploads do not 
 the logged UploadPart/Complete calls fail), and a record torn by a crash stops the replay. An
 S3 server with its own storage would cover S3 only, while the registry, DynamoDB and SNS/SQS
 would still need this.
+
+IAM (``--enforce-iam``): moto checks every request against the caller's IAM policies when its
+INITIAL_NO_AUTH_ACTION_COUNT is 0, as set here before the server answers. The first identity
+cannot be made over the API then, so start-up creates a bootstrap administrator in-process
+(``admin.json`` in the state folder, 0600; kept across restarts) that the stack provisions with.
+moto resolves a resource for S3 (bucket/key ARNs) and sts:AssumeRole only; for the other
+services it checks against resource "*", which no resource-scoped statement matches, so here
+those calls are checked on the action: allowed when an Allow statement names it (whatever its
+resources and conditions), refused by a Deny of all resources. HeadBucket is authorized as
+s3:ListBucket, as AWS does (moto asks for an "s3:HeadBucket" no policy grants), and CloudWatch's
+actions as "cloudwatch:..." (moto names them after the signing name, "monitoring:...").
+``/moto-api/reset-auth`` (which would switch enforcement off for anyone) is refused.
 """
 
 from __future__ import annotations
@@ -75,6 +87,9 @@ ENVIRON_KEYS = (
     "moto.preserved_header_names",  # S3 metadata keys with underscores (moto's request handler)
 )
 UPLOAD_ID = re.compile(rb"<UploadId>([^<]+)</UploadId>")
+ADMIN_USER = "mlops-local-admin"
+ADMIN_FILE = "admin.json"
+ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
 
 class StateError(RuntimeError):
@@ -236,16 +251,111 @@ def replay(app, records: list[tuple[dict, bytes]]) -> int:
     return len(records)
 
 
+# --- IAM ---------------------------------------------------------------------------------------
+
+
+def _matches(patterns, value: str) -> bool:
+    from moto.iam.access_control import IAMPolicyStatement
+
+    return any(IAMPolicyStatement._match(p, value) for p in ([patterns] if isinstance(patterns, str) else patterns))
+
+
+def action_level_verdict(documents: list[dict], action: str) -> bool:
+    """Whether `action` is allowed when the resource is unknown: an Allow naming it, and no Deny of everything."""
+    allowed = False
+    for doc in documents:
+        statements = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+        for st in statements:
+            named = (
+                not _matches(st["NotAction"], action) if "NotAction" in st else _matches(st.get("Action", []), action)
+            )
+            if not named:
+                continue
+            if st["Effect"] == "Deny":
+                if "Condition" not in st and _matches(st.get("Resource", "*"), "*"):
+                    return False
+            else:
+                allowed = True
+    return allowed
+
+
+# S3 operations moto names by the API call where AWS authorizes another action.
+S3_AUTHORIZED_AS = {"s3:HeadBucket": "s3:ListBucket"}
+# moto prefixes an action with the service of the request's signature; IAM names some services
+# otherwise (CloudWatch signs as "monitoring", its actions are "cloudwatch:...").
+IAM_SERVICE_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def install_action_level_check() -> None:
+    """Non-S3 services: check the action where moto has no resource (see the module doc); S3: AWS's action names."""
+    from moto.iam import access_control
+
+    if getattr(access_control.IAMRequest, "action_level", False):
+        return
+
+    class S3RequestAsAws(access_control.S3IAMRequest):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._action = S3_AUTHORIZED_AS.get(self._action, self._action)
+
+    access_control.S3IAMRequest = S3RequestAsAws
+
+    class ActionLevelIAMRequest(access_control.IAMRequest):
+        action_level = True
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            service, _, name = self._action.partition(":")
+            self._action = f"{IAM_SERVICE_PREFIX.get(service, service)}:{name}"
+
+        def check_action_permitted(self, resource: str) -> None:
+            if resource != "*" or self._action == "sts:GetCallerIdentity":
+                return super().check_action_permitted(resource)
+            documents = [access_control.IAMPolicy(p)._policy_json for p in self._access_key.collect_policies()]
+            if not action_level_verdict(documents, self._action):
+                self._raise_access_denied()
+
+    access_control.IAMRequest = ActionLevelIAMRequest
+
+
+def ensure_admin(state: Path, account_id: str = "123456789012") -> bool:
+    """The bootstrap administrator and its key in state/admin.json; True when something was created."""
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[account_id]["aws"]
+    changed = False
+    if ADMIN_USER not in iam.users:
+        iam.create_user("us-east-1", ADMIN_USER)
+        changed = True
+    user = iam.users[ADMIN_USER]
+    if user.policies.get("administrator") != ADMIN_POLICY:
+        iam.put_user_policy(ADMIN_USER, "administrator", ADMIN_POLICY)
+        changed = True
+    path = state / ADMIN_FILE
+    saved = json.loads(path.read_text()) if path.exists() else {}
+    keys = {k.access_key_id: k.secret_access_key for k in user.access_keys}
+    if not saved or keys.get(saved["access_key_id"]) != saved["secret_access_key"]:
+        for key_id in keys:
+            iam.delete_access_key(key_id, ADMIN_USER)
+        key = iam.create_access_key(ADMIN_USER)
+        write_private(
+            path, json.dumps({"access_key_id": key.access_key_id, "secret_access_key": key.secret_access_key})
+        )
+        changed = True
+    return changed
+
+
 # --- the server -----------------------------------------------------------------------------------
 
 
 class PersistentMoto:
     """moto's WSGI app behind a recorder of mutations, with snapshot and recovery."""
 
-    def __init__(self, state: Path):
+    def __init__(self, state: Path, enforce_iam: bool = False):
         from moto.server import DomainDispatcherApplication, create_backend_app
 
         self.state = state
+        self.enforce_iam = enforce_iam
         self.app = DomainDispatcherApplication(create_backend_app)
         self.lock = threading.Lock()  # mutations run one at a time, in log order
         self.generation = 0
@@ -272,11 +382,21 @@ class PersistentMoto:
             load_backends(path.read_bytes(), path)
         t_snapshot = time.monotonic() - t0
         replayed = 0
-        for n, path in sorted(self._files("wal", ".log").items()):
-            if n > self.generation:
-                replayed += replay(self.app, read_log(path))
-                self.generation = n
-        if replayed:
+        from moto.core.authorization import disable_iam_authentication
+
+        with disable_iam_authentication():  # the log holds requests moto already authorized
+            for n, path in sorted(self._files("wal", ".log").items()):
+                if n > self.generation:
+                    replayed += replay(self.app, read_log(path))
+                    self.generation = n
+        admin_created = False
+        if self.enforce_iam:
+            from moto import settings
+
+            install_action_level_check()
+            admin_created = ensure_admin(self.state)
+            settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+        if replayed or admin_created:
             self.snapshot(self.generation)
         self._open_log()
         return {"snapshot_s": round(t_snapshot, 3), "replayed": replayed, "total_s": round(time.monotonic() - t0, 3)}
@@ -297,6 +417,9 @@ class PersistentMoto:
         self.log_fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
 
     def __call__(self, environ, start_response):
+        if self.enforce_iam and environ.get("PATH_INFO", "").startswith("/moto-api/reset-auth"):
+            start_response("403 Forbidden", [("Content-Type", "application/json")])
+            return [b'{"Error": "IAM enforcement is on for this stack; it cannot be reset over HTTP"}']
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length:
             body = environ["wsgi.input"].read(length)
@@ -335,9 +458,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state", type=Path, required=True, help="folder of snapshots and logs")
+    parser.add_argument("--enforce-iam", action="store_true", help="check every request against IAM policies")
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))
-    server_app = PersistentMoto(args.state)
+    server_app = PersistentMoto(args.state, enforce_iam=args.enforce_iam)
     try:
         timing = server_app.recover()
     except StateError as err:

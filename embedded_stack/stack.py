@@ -26,7 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from embedded_stack import airflow_settings, aws, postgres
+from embedded_stack import airflow_settings, aws, iam, postgres
 from embedded_stack.paths import REPO, StackConfig, private_dir, read_private, write_private
 
 AIRFLOW_COMPONENTS = ("scheduler", "dag-processor", "triggerer", "api-server")
@@ -67,6 +67,7 @@ def check_dependencies() -> None:
 def pipeline_env(cfg: StackConfig) -> dict[str, str]:
     """What Airflow and the pipelines see: the same variable names MWAA sets, local values."""
     jwt_secret = read_private(cfg.state / "jwt_secret", lambda: secrets.token_urlsafe(32)).strip()
+    pipeline_key = iam.credentials(cfg, "mlops-pipeline")
     return {
         "AIRFLOW_HOME": str(cfg.airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
@@ -90,8 +91,9 @@ def pipeline_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "300",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(cfg.airflow_home / "logs"),
         **airflow_settings.environment(cfg),  # connections and variables: embedded_stack/airflow_settings.yaml
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        # the pipelines' identity (the MWAA execution role's policy; embedded_stack/iam.py)
+        "AWS_ACCESS_KEY_ID": pipeline_key["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": pipeline_key["aws_secret_access_key"],
         "AWS_DEFAULT_REGION": cfg.region,
         "AWS_ENDPOINT_URL": cfg.moto_url,
         "AWS_ENDPOINT_URL_SAGEMAKER": cfg.sagemaker_url,
@@ -197,7 +199,7 @@ def _check_ports(cfg: StackConfig) -> None:
             )
 
 
-def moto_argv(cfg: StackConfig) -> list[str]:
+def moto_argv(cfg: StackConfig, enforce_iam: bool = False) -> list[str]:
     """moto behind embedded_stack.moto_state, which keeps its state in cfg.aws_state across restarts."""
     return [
         sys.executable,
@@ -209,6 +211,7 @@ def moto_argv(cfg: StackConfig) -> list[str]:
         str(cfg.moto_port),
         "--state",
         str(cfg.aws_state),
+        *(["--enforce-iam"] if enforce_iam else []),
     ]
 
 
@@ -242,10 +245,27 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
     for db in (SOURCE_DB, AIRFLOW_DB):
         postgres.ensure_database(cfg.pg_port, db)
 
-    say(f"moto server (AWS) on {cfg.moto_url}, state in {cfg.aws_state}")
-    spawn(cfg, "moto", moto_argv(cfg), {"PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])})
+    enforce_iam = iam.enforced(cfg)
+    say(f"moto server (AWS) on {cfg.moto_url}, state in {cfg.aws_state}, IAM {'enforced' if enforce_iam else 'OFF'}")
+    if not enforce_iam:
+        say(
+            "IAM is not enforced: "
+            + ("MLOPS_IAM=off" if os.environ.get("MLOPS_IAM") == "off" else "terraform not found")
+        )
+    spawn(cfg, "moto", moto_argv(cfg, enforce_iam), {"PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])})
     wait_http(f"{cfg.moto_url}/moto-api/", 30, "moto server", cfg.log_dir / "moto.log")
-    aws.provision(cfg.moto_url, cfg.region, env)
+    if enforce_iam:
+        try:
+            result = iam.provision(cfg)
+        except iam.IamError as err:
+            raise StackError(str(err)) from err
+        say(
+            f"IAM identities {'applied (terraform)' if result['applied'] else 'unchanged'} in {result['seconds']}s; "
+            f"profiles in {iam.config_file(cfg)}"
+        )
+        env = pipeline_env(cfg)  # now with the pipeline identity's key
+        write_env_file(cfg, env)
+    aws.provision(cfg.moto_url, cfg.region, env, iam.admin_key(cfg) if enforce_iam else None)
 
     say(f"SageMaker training (local runner) on {cfg.sagemaker_url}")
     spawn(
@@ -264,7 +284,11 @@ def up(cfg: StackConfig | None = None, quiet: bool = False) -> dict[str, str]:
             "--region",
             cfg.region,
         ],
-        {"PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])},
+        {
+            "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)]),
+            # its S3 reads and the training scripts run as the SageMaker execution role's policy
+            **{k.upper(): v for k, v in iam.credentials(cfg, "mlops-sagemaker").items()},
+        },
     )
     wait_http(f"{cfg.sagemaker_url}/", 30, "SageMaker control plane", cfg.log_dir / "sagemaker.log")
 
@@ -382,13 +406,6 @@ def api_client(cfg: StackConfig | None = None):
     return AirflowAPI(cfg.airflow_url, "admin", admin_password(cfg))
 
 
-def aws_client(cfg: StackConfig, service: str):
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=cfg.moto_url,
-        region_name=cfg.region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+def aws_client(cfg: StackConfig, service: str, profile: str = "mlops-admin"):
+    """A client of the stack's moto as `profile` (default: the bootstrap administrator)."""
+    return iam.session(cfg, profile).client(service, endpoint_url=cfg.moto_url)

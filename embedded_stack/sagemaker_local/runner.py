@@ -51,12 +51,12 @@ def aws_client(service: str, endpoint_url: str, region: str):
     """One client per service for all jobs (clients are thread-safe; building one costs tens of ms)."""
     import boto3
 
-    return boto3.session.Session().client(
+    return boto3.session.Session().client(  # as the SageMaker identity, whose key the stack passes
         service,
         endpoint_url=endpoint_url,
         region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
     )
 
 
@@ -299,8 +299,8 @@ class TrainingRun(threading.Thread):
         env |= {
             # the execution role's stand-in: boto3 in the script talks to the stack's AWS
             "AWS_ENDPOINT_URL": self.aws["endpoint_url"],
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
             "AWS_REGION": region,
             "AWS_DEFAULT_REGION": region,
             "NO_PROXY": "127.0.0.1,localhost",

@@ -268,7 +268,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _forward(self, body: bytes) -> None:
         url = urllib.parse.urlsplit(self.server.plane.moto_url)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        # Host stays the caller's: it is signed, and moto checks the signature when IAM is enforced.
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP or k.lower() == "host"}
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
         try:
             conn.request("POST", self.path, body=body, headers=headers)

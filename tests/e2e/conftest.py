@@ -65,6 +65,12 @@ def stack():
         sagemaker_port=free_port(),
     )
     env = st.up(cfg, quiet=True)
+    # IAM is enforced: the DAGs run as the pipeline identity, the tests' own clients (boto3's
+    # default chain) as the stack's administrator.
+    admin = st.iam.admin_key(cfg) or st.iam.UNENFORCED
+    patch = pytest.MonkeyPatch()
+    patch.setenv("AWS_ACCESS_KEY_ID", admin["aws_access_key_id"])
+    patch.setenv("AWS_SECRET_ACCESS_KEY", admin["aws_secret_access_key"])
     try:
         pg = {"host": "127.0.0.1", "port": cfg.pg_port, "user": "postgres", "dbname": "clinic"}
         seed_clinic(pg, date(2026, 10, 1), 21)
@@ -80,6 +86,7 @@ def stack():
             api.wait_runs(dag_id, 1, timeout=600)
         yield Stack(cfg, env, api, st.aws_client(cfg, "s3"), pg)
     finally:
+        patch.undo()
         st.down(cfg)
         remove_state()
 

@@ -26,6 +26,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from embedded_stack import iam
 from embedded_stack.aws import read_alerts
 from embedded_stack.paths import REPO
 from embedded_stack.seed import digits_files, drop_files
@@ -45,6 +46,12 @@ def _states(stack, dag_id: str, run_id: str) -> dict:
     return {t["task_id"]: t["state"] for t in stack.api.task_instances(dag_id, run_id)}
 
 
+def _alerts(stack, wait_seconds: int = 1) -> list[dict]:
+    """The alerts inbox, read as the administrator: the tests' environment (user_environ) holds the
+    pipeline's key, which may publish alerts but not read the operators' queue."""
+    return read_alerts(stack.cfg.moto_url, stack.cfg.region, wait_seconds, credentials=iam.admin_key(stack.cfg))
+
+
 def _rows(n: int) -> list[dict]:
     return [{"image_id": f"img-e2e-{i}", **{f"pixel_{p}": (p * i) % 17 for p in range(64)}} for i in range(n)]
 
@@ -62,7 +69,7 @@ def deployed(stack, sagemaker):
         stack.api.wait_for_dag(dag_id)
         stack.api.set_paused(dag_id, False)
     try:
-        read_alerts(stack.cfg.moto_url, stack.cfg.region, wait_seconds=0)
+        _alerts(stack, wait_seconds=0)
         # names and content no other test drops: the landing ledger takes each content once, so the
         # same bytes under another name would be a redelivery for the landing test
         files = [
@@ -120,7 +127,7 @@ def test_approved_model_is_deployed_and_answers_top_3(stack, sagemaker, deployed
         assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1 + 1e-9
         assert a.variant == variant["VariantName"]
 
-    subjects = [a["subject"] for a in read_alerts(stack.cfg.moto_url, stack.cfg.region)]
+    subjects = [a["subject"] for a in _alerts(stack)]
     assert f"endpoint {ENDPOINT} InService with {MODEL} {version}" in subjects
 
     # The same version again, by hand: nothing is created or updated, and no second mail.
@@ -129,7 +136,7 @@ def test_approved_model_is_deployed_and_answers_top_3(stack, sagemaker, deployed
     assert _states(stack, DEPLOY, again["dag_run_id"])["notify"] == "skipped"
     assert stack.api.xcom(DEPLOY, again["dag_run_id"], "build_requests")["endpoint_config"] == config
     assert sagemaker.describe_endpoint(EndpointName=ENDPOINT)["LastModifiedTime"] == described["LastModifiedTime"]
-    assert not [a for a in read_alerts(stack.cfg.moto_url, stack.cfg.region) if a["subject"].startswith("endpoint")]
+    assert not [a for a in _alerts(stack) if a["subject"].startswith("endpoint")]
 
 
 def _captured_days(stack, inference_ids: set[str]) -> set[date]:
@@ -393,5 +400,5 @@ def test_update_to_a_second_version_under_load_drops_no_request(stack, sagemaker
     assert set(load.variants) == {old_variant, new_variant}
     assert str(packages.production_model(sagemaker, MODEL).version) == second
     assert stack.api.xcom(DEPLOY, run["dag_run_id"], "build_requests")["previous"] == first
-    subjects = [a["subject"] for a in read_alerts(stack.cfg.moto_url, stack.cfg.region)]
+    subjects = [a["subject"] for a in _alerts(stack)]
     assert f"endpoint {ENDPOINT} InService with {MODEL} {second}" in subjects
