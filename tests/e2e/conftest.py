@@ -13,9 +13,19 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tests.conftest import free_port, server_state_dir
+
+
+def _forget_default_credentials() -> None:
+    """boto3's default session keeps the credentials it first resolved: after the environment's
+    AWS keys change (the session's administrator, a test's pipeline key), clients made with
+    `boto3.client(...)` must resolve them again, or an earlier test's key (`testing`, which the
+    enforced stack refuses) is sent."""
+    boto3.DEFAULT_SESSION = None
+
 
 E2E_DIR = Path(__file__).parent
 
@@ -71,6 +81,7 @@ def stack():
     patch = pytest.MonkeyPatch()
     patch.setenv("AWS_ACCESS_KEY_ID", admin["aws_access_key_id"])
     patch.setenv("AWS_SECRET_ACCESS_KEY", admin["aws_secret_access_key"])
+    _forget_default_credentials()
     try:
         pg = {"host": "127.0.0.1", "port": cfg.pg_port, "user": "postgres", "dbname": "clinic"}
         seed_clinic(pg, date(2026, 10, 1), 21)
@@ -87,6 +98,7 @@ def stack():
         yield Stack(cfg, env, api, st.aws_client(cfg, "s3"), pg)
     finally:
         patch.undo()
+        _forget_default_credentials()
         st.down(cfg)
         remove_state()
 
@@ -97,4 +109,7 @@ def stack_environ(stack, monkeypatch):
     for key, value in stack.env.items():
         if key.startswith(("MLOPS_", "AWS_")):
             monkeypatch.setenv(key, value)
-    return stack.env
+    _forget_default_credentials()
+    yield stack.env
+    monkeypatch.undo()
+    _forget_default_credentials()
