@@ -35,6 +35,7 @@ class Report:
     models: int = 0
     suites: int = 0
     templates: int = 0
+    checked_suites: dict[Path, dict | None] = field(default_factory=dict)  # one check per suite file
 
     def add(self, file, where: str, message: str) -> None:
         self.problems.append(Problem(str(file), where, message))
@@ -178,7 +179,9 @@ def check_sources(directory: Path, report: Report) -> dict[str, tuple[SourceConf
         for i, table in enumerate(source.tables):
             if source.kind == "postgres":
                 check_sql(source, i, report)
-            doc = check_suite(table.suite_path, report)
+            if table.suite_path not in report.checked_suites:  # tables may share a suite: report its problems once
+                report.checked_suites[table.suite_path] = check_suite(table.suite_path, report)
+            doc = report.checked_suites[table.suite_path]
             columns = suite_columns(doc) if doc else None
             for what, column in (("key", table.key), ("changed_at", table.changed_at)):
                 if column and columns and column not in columns:
