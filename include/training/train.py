@@ -38,6 +38,7 @@ from inference import input_fn, model_fn, output_fn, predict_fn  # noqa: F401  (
 
 ESTIMATOR_MODULES = ("sklearn.", "xgboost.")
 REPORT_FILE = "evaluation.json"
+ONNX_TOLERANCE = 1e-4  # how far the ONNX graph's answers may be from the estimator's (compile_for_serving)
 
 
 class TrainingError(Exception):
@@ -208,6 +209,67 @@ def _feature_matrix(frame, features: list[str], channel: str):
         raise TrainingError(f"channel '{channel}': a feature column is not numeric: {err}") from err
 
 
+def compile_for_serving(bundle: dict, frames: list) -> dict:
+    """Add the estimator as an ONNX graph for onnxruntime, the handler's fast path, when it answers as the
+    estimator does on these frames' rows; what was decided (and why not) goes into the report.
+
+    Kept only when, on every row, the class with the highest probability is the same and no
+    probability differs by more than ONNX_TOLERANCE (regression: no value by more than ONNX_TOLERANCE
+    times max(1, |value|)). Without skl2onnx (onnxmltools for XGBoost) and onnxruntime in the training
+    image, or with no converter for the estimator, the model is served by the estimator itself.
+    """
+    import numpy as np
+
+    try:
+        import onnxruntime  # noqa: F401  (the check below runs the graph)
+        import skl2onnx
+        from skl2onnx.common.data_types import FloatTensorType
+    except ImportError as err:
+        return {"predictor": "estimator", "reason": f"{err.name} is not installed in the training image"}
+    estimator, classification = bundle["estimator"], bundle["problem_type"] == "classification"
+    width = len(bundle["features"])
+    try:
+        if type(estimator).__module__.startswith("xgboost"):
+            import onnxmltools
+            from onnxmltools.convert.common.data_types import FloatTensorType as XGBoostFloats
+
+            inputs = [("input", XGBoostFloats([None, width]))]
+            graph = onnxmltools.convert_xgboost(estimator, initial_types=inputs)  # its own newest opset
+        else:
+            inputs = [("input", FloatTensorType([None, width]))]
+            options = {id(estimator): {"zipmap": False}} if classification else None
+            opset = skl2onnx.get_latest_tested_opset_version()
+            graph = skl2onnx.convert_sklearn(estimator, initial_types=inputs, options=options, target_opset=opset)
+    except Exception as err:  # no converter for this estimator or for one of its settings
+        return {"predictor": "estimator", "reason": f"no ONNX conversion: {type(err).__name__}: {err}"[:500]}
+    outputs = [o.name for o in graph.graph.output]
+    output = "probabilities" if classification and "probabilities" in outputs else outputs[-1 if classification else 0]
+    X = np.vstack([inference.to_matrix(bundle, frame) for frame in frames if frame is not None and len(frame)])
+    if bundle["allow_missing"]:  # the graph must route missing values as the estimator does
+        holes = X.copy()
+        holes[np.random.default_rng(0).random(X.shape) < 0.2] = np.nan
+        X = np.vstack([X, holes])
+    predict = inference.predict_proba if classification else inference.predict_values
+    expected = np.asarray(predict(bundle, X), dtype=np.float64)
+    candidate = dict(bundle, onnx={"model": graph.SerializeToString(), "input": "input", "output": output})
+    loaded = inference.attach_predictor(candidate)
+    if "_session" not in candidate:
+        return {"predictor": "estimator", "reason": loaded}
+    got = np.asarray(predict(candidate, X), dtype=np.float64)
+    difference = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("inf")
+    if classification:
+        agrees = difference <= ONNX_TOLERANCE and bool((got.argmax(axis=1) == expected.argmax(axis=1)).all())
+    else:
+        agrees = bool(np.all(np.abs(got - expected) <= ONNX_TOLERANCE * np.maximum(1.0, np.abs(expected))))
+    opsets = {entry.domain or "ai.onnx": entry.version for entry in graph.opset_import}
+    checked = {"rows": int(len(X)), "max_abs_difference": difference, "tolerance": ONNX_TOLERANCE, "opsets": opsets}
+    if not agrees:
+        return {"predictor": "estimator", "reason": "the ONNX graph's answers differ from the estimator's", **checked}
+    bundle["onnx"] = dict(candidate["onnx"], checked=f"{checked['rows']} rows, max |difference| {difference:.3g}")
+    inference.attach_predictor(bundle)
+    return {"predictor": "onnxruntime", "onnx_bytes": len(bundle["onnx"]["model"]), **checked}
+
+
 def evaluate(bundle: dict, frame, label: str, top_k: int) -> dict:
     """Metrics on a channel, the rows checked and predicted exactly as the handler serves them."""
     X = inference.to_matrix(bundle, frame)
@@ -254,6 +316,8 @@ def run(args) -> dict:
     started = time.time()
     bundle = fit(args, estimator, train, validation)
     seconds = round(time.time() - started, 3)
+    serving = compile_for_serving(bundle, [test, validation, train.head(1000)])
+    print(f"serving predictor: {serving['predictor']} ({serving.get('reason') or serving['max_abs_difference']})")
     candidate = {
         "metrics": evaluate(bundle, test, args.label, args.top_k),
         "validation_metrics": None if validation is None else evaluate(bundle, validation, args.label, args.top_k),
@@ -292,11 +356,12 @@ def run(args) -> dict:
             for name, frame in (("train", train), ("validation", validation), ("test", test))
         },
         "candidate": candidate,
+        "serving": serving,
         "production": production,
         "environment": _versions(),
     }
     os.makedirs(args.model_dir, exist_ok=True)
-    joblib.dump(bundle, os.path.join(args.model_dir, inference.MODEL_FILE))
+    joblib.dump(inference.saved_bundle(bundle), os.path.join(args.model_dir, inference.MODEL_FILE))
     os.makedirs(os.path.join(args.model_dir, "code"), exist_ok=True)
     shutil.copy(inference.__file__, os.path.join(args.model_dir, "code", "inference.py"))
     for folder in (args.model_dir, args.output_data_dir):

@@ -18,6 +18,7 @@ from mlops.training.config import MODELS_DIR, TRAINING_DIR, load_model
 from mlops.training.data import split_frame
 
 TRAIN_PY = TRAINING_DIR / "train.py"
+ONNX_TOLERANCE = 1e-4  # train.py's: how far the served ONNX graph's answers may be from the estimator's
 
 
 def _train(tmp_path, frame, cfg, argv=None):
@@ -72,6 +73,11 @@ class Served:
         return caught.value
 
 
+def _estimator_only(bundle: dict) -> dict:
+    """The bundle without its ONNX graph and session: predictions come from bundle["estimator"]."""
+    return {k: v for k, v in bundle.items() if k not in ("onnx", "_session")}
+
+
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
     cfg = load_model(MODELS_DIR / "digits_classifier.yaml")
@@ -104,14 +110,14 @@ def test_classification_answers_the_top3_classes_sorted(digits):
         assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-12
         assert p["label"] == p["top_classes"][0]["label"] == int(np.argmax(row))
         assert [c["label"] for c in p["top_classes"]] == [int(j) for j in np.argsort(-row, kind="stable")[:3]]
-        assert probs == [float(row[c["label"]]) for c in p["top_classes"]]
+        assert probs == pytest.approx([float(row[c["label"]]) for c in p["top_classes"]], abs=ONNX_TOLERANCE)
         assert truth in [c["label"] for c in p["top_classes"]]
 
 
 def test_regression_answers_the_value(diabetes):
     predictions = diabetes.invoke(json.dumps(diabetes.rows.to_dict(orient="records")))
     expected = diabetes.model["estimator"].predict(diabetes.rows.to_numpy(dtype=float))
-    assert predictions == [float(v) for v in expected]
+    assert predictions == pytest.approx([float(v) for v in expected], rel=ONNX_TOLERANCE)
     assert all(isinstance(v, float) and 25 < v < 346 for v in predictions)
 
 
@@ -130,7 +136,7 @@ def test_every_request_shape_gives_the_same_answers(served):
     assert served.invoke(shuffled.to_csv(index=False), "text/csv") == many
     assert served.invoke(json.dumps([dict(reversed(r.items())) for r in records])) == many
     assert served.invoke(json.dumps([{k: str(v) for k, v in r.items()} for r in records])) == many
-    for i in range(5):  # one row alone: the batch's answer (up to the last bits BLAS gives per batch size)
+    for i in range(5):  # one row alone: the batch's answer (up to the last float32 bits a batch size changes)
         alone = served.invoke(json.dumps(records[i]))
         if served.model["problem_type"] == "regression":
             assert alone == pytest.approx([many[i]], rel=1e-12)
@@ -148,7 +154,7 @@ def _assert_same_classes(a, b):
 
     for row_a, row_b in zip(ranked(a), ranked(b), strict=True):
         assert [label for label, _ in row_a] == [label for label, _ in row_b]
-        assert [p for _, p in row_a] == pytest.approx([p for _, p in row_b], rel=1e-9, abs=1e-15)
+        assert [p for _, p in row_a] == pytest.approx([p for _, p in row_b], rel=1e-5, abs=1e-9)
 
 
 def test_served_predictions_equal_the_evaluation_path(served):
@@ -171,7 +177,7 @@ def test_a_model_fit_with_feature_names_gets_a_frame_and_the_same_answer(digits,
     features = digits.features
     train = digits.frame.head(400)
     named = LogisticRegression(C=0.05, max_iter=500).fit(train[features], train["label"])
-    bundle = {k: v for k, v in digits.model.items() if k != "fit_with_feature_names"}
+    bundle = {k: v for k, v in _estimator_only(digits.model).items() if k != "fit_with_feature_names"}
     bundle["estimator"] = named
     h = digits.handler
     answers = h.predict_fn(h.input_fn(json.dumps(digits.rows.to_dict(orient="records"))), bundle)["predictions"]
@@ -186,7 +192,7 @@ def test_missing_values_pass_only_when_the_bundle_allows_them(diabetes):
     record = diabetes.rows.to_dict(orient="records")[0]
     body = json.dumps({**record, "bmi": None})
     assert "missing value" in str(diabetes.error(body))
-    bundle = {**diabetes.model, "allow_missing": True}
+    bundle = {**_estimator_only(diabetes.model), "allow_missing": True}
     seen = []
 
     class Recorder:

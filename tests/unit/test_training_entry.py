@@ -75,6 +75,7 @@ def test_regression_trains_evaluates_and_saves(diabetes):
     assert report["model"]["estimator_params"]["n_estimators"] == 200
     assert report["production"] is None
     assert f"metric test_rmse={m['rmse']:.6g}" in proc.stdout
+    assert report["serving"]["predictor"] == "onnxruntime", report["serving"]  # regression's graph answers alike
 
 
 def test_production_model_is_evaluated_on_the_same_test_split(diabetes, tmp_path):
@@ -207,3 +208,123 @@ def test_xgboost_classifier_with_early_stopping_on_validation(train_module, tmp_
     assert model["estimator"].best_iteration < 299  # stopped early on the validation channel
     prediction = train_module.predict_fn(digits_frame().head(2)[list(cfg.features)], model)["predictions"]
     assert [len(p["top_classes"]) for p in prediction] == [3, 3]
+
+
+# --- the serving predictor: the estimator compiled to ONNX, kept when it answers as the estimator does ----
+
+
+def _train_in_process(train_module, tmp_path, monkeypatch, estimator=None, params=None) -> tuple[dict, dict]:
+    """train.py's main() on the digits data: (evaluation report, the saved model as model_fn loads it)."""
+    cfg = load_model(MODELS_DIR / "digits_classifier.yaml")
+    channels, _ = _channels(tmp_path, digits_frame(), cfg)
+    for name, folder in {**channels, "SM_MODEL_DIR": tmp_path / "model", "SM_OUTPUT_DIR": tmp_path / "out"}.items():
+        monkeypatch.setenv(name, str(folder))
+    monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(tmp_path / "out" / "data"))
+    argv = cfg.train_argv()
+    if estimator:
+        argv[argv.index("--estimator") + 1] = estimator
+        argv[argv.index("--estimator-params") + 1] = json.dumps(params or {})
+    assert train_module.main(argv) == 0, (tmp_path / "out" / "failure").read_text()
+    return _report(tmp_path), train_module.model_fn(str(tmp_path / "model"))
+
+
+@pytest.mark.parametrize(
+    "estimator, params",
+    [
+        (None, None),  # the bundled digits model: scikit-learn's LogisticRegression
+        ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 30, "n_jobs": 1}),
+        ("xgboost.XGBClassifier", {"n_estimators": 60, "max_depth": 3, "early_stopping_rounds": 3, "n_jobs": 1}),
+    ],
+)
+def test_the_model_is_served_by_its_checked_onnx_graph(train_module, tmp_path, monkeypatch, estimator, params):
+    if estimator and estimator.startswith("xgboost.") and importlib.util.find_spec("xgboost") is None:
+        pytest.skip("xgboost is not installed")
+    report, model = _train_in_process(train_module, tmp_path, monkeypatch, estimator, params)
+    serving = report["serving"]
+    assert serving["predictor"] == "onnxruntime", serving
+    assert serving["rows"] > 1000 and serving["max_abs_difference"] <= train_module.ONNX_TOLERANCE
+    assert "_session" in model and "_session" not in joblib_keys(tmp_path / "model" / "model.joblib")
+    inference = sys.modules["inference"]
+    X = inference.to_matrix(model, digits_frame())
+    served = inference.predict_proba(model, X)
+    by_estimator = inference.predict_proba({k: v for k, v in model.items() if k != "_session"}, X)
+    assert served.shape == by_estimator.shape == (1797, 10)
+    assert abs(served - by_estimator).max() <= train_module.ONNX_TOLERANCE
+    assert (served.argmax(axis=1) == by_estimator.argmax(axis=1)).all()
+
+
+def joblib_keys(path) -> set:
+    import joblib
+
+    return set(joblib.load(path))
+
+
+def test_without_onnxruntime_the_estimator_serves_the_same_model(train_module, tmp_path, monkeypatch):
+    _, with_graph = _train_in_process(train_module, tmp_path, monkeypatch)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # a serving image without it
+    model = train_module.model_fn(str(tmp_path / "model"))
+    assert model["onnx"] and "_session" not in model
+    inference = sys.modules["inference"]
+    rows = digits_frame().head(40)
+    assert inference.predict_fn(rows, model) == inference.predict_fn(rows, {**model, "onnx": None})
+    served = inference.predict_proba(with_graph, rows)
+    assert abs(inference.predict_proba(model, rows) - served).max() <= train_module.ONNX_TOLERANCE
+
+
+def test_without_the_converters_the_report_says_so(train_module, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "skl2onnx", None)  # a training image without skl2onnx
+    report, model = _train_in_process(train_module, tmp_path, monkeypatch)
+    assert report["serving"] == {"predictor": "estimator", "reason": "skl2onnx is not installed in the training image"}
+    assert "onnx" not in model and "_session" not in model
+
+
+def test_a_graph_that_answers_otherwise_is_not_kept(train_module, tmp_path, monkeypatch):
+    monkeypatch.setattr(train_module, "ONNX_TOLERANCE", -1.0)  # every difference is too large, even 0
+    report, model = _train_in_process(train_module, tmp_path, monkeypatch)
+    assert report["serving"]["predictor"] == "estimator"
+    assert report["serving"]["reason"] == "the ONNX graph's answers differ from the estimator's"
+    assert report["serving"]["rows"] > 1000
+    assert "onnx" not in model and "_session" not in model
+
+
+def test_an_estimator_without_a_converter_is_served_by_itself(train_module, tmp_path, monkeypatch):
+    report, model = _train_in_process(train_module, tmp_path, monkeypatch, "sklearn.dummy.DummyClassifier")
+    assert report["serving"]["predictor"] == "estimator"
+    assert (
+        report["serving"]["reason"].startswith("no ONNX conversion: ")
+        and "DummyClassifier" in report["serving"]["reason"]
+    )
+    assert "_session" not in model
+    assert len(sys.modules["inference"].predict_fn(digits_frame().head(3), model)["predictions"]) == 3
+
+
+@pytest.mark.parametrize("estimator", ["xgboost.XGBClassifier", "sklearn.ensemble.HistGradientBoostingClassifier"])
+def test_a_model_that_learned_missing_values_is_checked_with_them(train_module, tmp_path, monkeypatch, estimator):
+    """The check adds the rows again with a fifth of their values missing: the graph must route NaN as the
+    estimator does."""
+    if estimator.startswith("xgboost.") and importlib.util.find_spec("xgboost") is None:
+        pytest.skip("xgboost is not installed")
+    cfg = load_model(MODELS_DIR / "digits_classifier.yaml")
+    frame = digits_frame()
+    frame.loc[frame.index % 7 == 0, "pixel_20"] = None  # missing in training too: allow_missing
+    channels, _ = _channels(tmp_path, frame, cfg)
+    for name, folder in {**channels, "SM_MODEL_DIR": tmp_path / "model", "SM_OUTPUT_DIR": tmp_path / "out"}.items():
+        monkeypatch.setenv(name, str(folder))
+    argv = cfg.train_argv()
+    argv[argv.index("--estimator") + 1] = estimator
+    argv[argv.index("--estimator-params") + 1] = json.dumps(
+        {"max_iter": 20} if "Hist" in estimator else {"n_estimators": 20}
+    )
+    assert train_module.main(argv) == 0, (tmp_path / "out" / "failure").read_text()
+    report = _report(tmp_path)
+    model = train_module.model_fn(str(tmp_path / "model"))
+    assert model["allow_missing"] and report["serving"]["predictor"] == "onnxruntime", report["serving"]
+    assert report["serving"]["rows"] == 2 * (
+        len(frame) - report["data"]["train"]["rows"] + min(1000, report["data"]["train"]["rows"])
+    )
+    inference = sys.modules["inference"]
+    X = inference.to_matrix(model, frame)
+    X[::3, ::5] = float("nan")
+    served = inference.predict_proba(model, X)
+    by_estimator = inference.predict_proba({k: v for k, v in model.items() if k != "_session"}, X)
+    assert abs(served - by_estimator).max() <= train_module.ONNX_TOLERANCE
