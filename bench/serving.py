@@ -7,9 +7,14 @@ one per request, round robin. Figures, each repeated --repeat times (interleaved
 and median reported):
 
     handler in process   include/training/inference.py's input_fn + predict_fn + output_fn on one CSV row,
-                         in this process, p50/p99 (what ModelLatency covers, without the socket hop)
+                         in this process, p50/p99 (what ModelLatency covers, without the socket hop); the
+                         model predicts through its ONNX graph with onnxruntime (train.py kept it)
+    handler, idle        the same with IDLE_US of sleep before each request (diagnostic: what an idle
+                         pause costs the next request on this machine, as a server pauses between requests)
+    boto3 floor          boto3 InvokeEndpoint against bench/serving_null.py, which answers at once: the
+                         client's own cost, the part of "ours, boto3" no server can remove
     ModelLatency         the local plane's own metric (model server round trip as the runtime sees it),
-                         raw samples of the boto3 c=1 run, p50/p99
+                         raw samples of the boto3 c=1 run and of the http.client c=1 run, p50/p99
     ours, boto3          sagemaker-runtime InvokeEndpoint with boto3 (signing, parsing: the real client),
                          p50/p99 at concurrency 1, requests/s at concurrency 1 and 8 (8 threads, a client each)
     ours, http           the same request with http.client (keep-alive, one connection per thread)
@@ -51,6 +56,7 @@ TRAIN_ROWS = 1400
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 GOAL_MODEL_LATENCY_US = 400
 GOAL_BOTO3_P50_US = 2000
+IDLE_US = 300  # a diagnostic: the handler after a pause, as a server between requests (bench/README.md)
 
 
 def percentile(values, q: float) -> float:
@@ -93,8 +99,9 @@ def csv_body(row) -> bytes:
     return ",".join(repr(v) for v in row).encode()
 
 
-def handler_in_process(model_dir: Path, bodies: list[bytes], iterations: int) -> list[float]:
-    """µs per single-row request through the packed handler's three functions, after a warm-up."""
+def handler_in_process(model_dir: Path, bodies: list[bytes], iterations: int, idle_us: int = 0) -> list[float]:
+    """µs per single-row request through the packed handler's three functions, after a warm-up; with
+    `idle_us`, the process sleeps that long before each request, as a server waits between requests."""
     spec = importlib.util.spec_from_file_location("bench_served_handler", model_dir / "code" / "inference.py")
     handler = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(handler)
@@ -108,6 +115,8 @@ def handler_in_process(model_dir: Path, bodies: list[bytes], iterations: int) ->
     samples = []
     for i in range(iterations):
         body = bodies[i % len(bodies)]
+        if idle_us:
+            time.sleep(idle_us / 1e6)
         started = time.perf_counter_ns()
         call(body)
         samples.append((time.perf_counter_ns() - started) / 1000)
@@ -179,7 +188,9 @@ def boto3_caller(url: str, bodies: list[bytes]):
         rt = boto3.client("sagemaker-runtime", endpoint_url=url, config=cfg, **CREDENTIALS)
 
         def call(i):  # the answer read, as every client does: the connection goes back to the pool
-            rt.invoke_endpoint(EndpointName="bench", Body=bodies[i % len(bodies)], ContentType="text/csv")["Body"].read()
+            rt.invoke_endpoint(EndpointName="bench", Body=bodies[i % len(bodies)], ContentType="text/csv")[
+                "Body"
+            ].read()
 
         return call
 
@@ -279,11 +290,31 @@ def run_ours(
         log_file.close()
     samples = json.loads(out.read_text())
     measured = samples[200 : 200 + requests]  # the boto3 c=1 run, after its warm-up
+    http_from = 200 + requests + 8 * max(requests // 8, 1) + 200  # then its c=8 run, http.client's warm-up
+    measured_http = samples[http_from : http_from + requests]
     return {
         "model_latency": {"p50_us": percentile(measured, 0.5), "p99_us": percentile(measured, 0.99)},
+        "model_latency_http": {"p50_us": percentile(measured_http, 0.5), "p99_us": percentile(measured_http, 0.99)},
         "boto3": boto,
         "http": plain,
     }
+
+
+def run_boto3_floor(workdir: Path, bodies: list[bytes], requests: int) -> dict:
+    """boto3 InvokeEndpoint against bench/serving_null.py (answers at once): the client's own cost."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.serving_null"], cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith("READY "):
+            raise RuntimeError(f"bench.serving_null did not start (exit {proc.wait(10)})")
+        return measure_clients(boto3_caller(line.split()[1], bodies), requests, {"null server": proc.pid})
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
 
 
 def save_mlflow_model(model_dir: Path, out: Path) -> None:
@@ -379,6 +410,8 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
         for i in range(1, repeat + 1):
             load = os.getloadavg()[0]
             handler = handler_in_process(model_dir, bodies, requests)
+            handler_idle = handler_in_process(model_dir, bodies, requests, idle_us=IDLE_US)
+            floor = run_boto3_floor(workdir, bodies, requests)
             ours = run_ours(tar_path, workdir, bodies, requests, port(10 * i), port(10 * i + 1))
             mlflow = run_mlflow(workdir / "mlflow-model", workdir, rows, requests, port(10 * i + 2))
             two = run_ours(tar_path, workdir, bodies, requests, port(10 * i + 3), port(10 * i + 4), instances=2)
@@ -391,6 +424,8 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
                 {
                     "load_average_1m": round(load, 2),
                     "handler": {"p50_us": percentile(handler, 0.5), "p99_us": percentile(handler, 0.99)},
+                    "handler_idle": {"p50_us": percentile(handler_idle, 0.5), "p99_us": percentile(handler_idle, 0.99)},
+                    "boto3_floor": floor,
                     **{f"ours_{k}": v for k, v in ours.items()},
                     "mlflow_http": mlflow["http"],
                     "ours_2_instances_boto3": two["boto3"],
@@ -455,7 +490,10 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
 
     names = {
         "handler": "handler in process",
-        "ours_model_latency": "ours: ModelLatency",
+        "handler_idle": f"handler, {IDLE_US} us idle before each",
+        "ours_model_latency": "ours: ModelLatency (boto3 run)",
+        "ours_model_latency_http": "ours: ModelLatency (http run)",
+        "boto3_floor": "boto3 to a server answering at once",
         "ours_boto3": "ours: boto3 InvokeEndpoint",
         "ours_http": "ours: http.client",
         "mlflow_http": "MLflow serve: http.client",
@@ -471,13 +509,14 @@ def run(repeat: int = 3, requests: int = 2000, port_base: int = 0, results_dir: 
     print(table(["path", "p50 us", "p99 us", "req/s c=1", "req/s c=8"], [[names[p], *lat(p), *rps(p)] for p in names]))
     print()
     print(f"ModelLatency p50 <= {GOAL_MODEL_LATENCY_US} us: {verdict(goals['model_latency_p50_le_400us'])}")
-    print(f"boto3 p50 <= 2 ms at c=1: {verdict(goals['boto3_p50_le_2ms'])}")
+    print(f"boto3 p50 <= 2 ms at c=1: {verdict(goals['boto3_p50_le_2ms'])}; the client's own floor here "
+          f"{summary['boto3_floor']['p50_us']['median']:.0f} us (boto3 against a server answering at once)")  # fmt: skip
     print(f"ours/MLflow p50 (http) {ratios['http_p50_vs_mlflow']:.2f} (goal <= 0.33): {verdict(goals['http_p50_le_third_of_mlflow'])};"
           f" boto3/MLflow p50 {ratios['boto3_p50_vs_mlflow']:.2f}")  # fmt: skip
     print(f"ours/MLflow req/s (http) c=1 {ratios['http_rps_c1_vs_mlflow']:.2f}x, c=8 {ratios['http_rps_c8_vs_mlflow']:.2f}x"
           f" (goal >= 3x): {verdict(goals['http_rps_c1_ge_3x_mlflow'])}/{verdict(goals['http_rps_c8_ge_3x_mlflow'])};"
           f" boto3/MLflow c=1 {ratios['boto3_rps_c1_vs_mlflow']:.2f}x, c=8 {ratios['boto3_rps_c8_vs_mlflow']:.2f}x")  # fmt: skip
-    for path in ("ours_boto3", "ours_http", "mlflow_http"):
+    for path in ("boto3_floor", "ours_boto3", "ours_http", "mlflow_http"):
         cpu = ", ".join(f"{k.rstrip('+')} {v}" for k, v in rounds[-1][path]["cpu_us_per_request_c1"].items())
         print(f"CPU us per request at c=1 (last round), {names[path]}: {cpu}")
     print(

@@ -57,6 +57,10 @@ PRELOAD = (
     "sklearn.svm",
     "sklearn.tree",
     "xgboost",
+    # train.py's ONNX graph of the estimator and the handler's runtime for it (requirements/dev.in)
+    "onnxruntime",
+    "skl2onnx",
+    "onnxmltools",
 )
 # Variables read at import time by the preloaded libraries or the interpreter: a job that sets one
 # gets a cold process so it takes effect.
