@@ -189,34 +189,10 @@ def test_xgboost_missing_is_named(diabetes, train_module, tmp_path, monkeypatch)
     assert "cannot import xgboost" in failure and "training.framework: xgboost" in failure
 
 
-@pytest.mark.skipif(importlib.util.find_spec("xgboost") is None, reason="xgboost is not installed")
-def test_xgboost_classifier_with_early_stopping_on_validation(train_module, tmp_path, monkeypatch):
+def _train_in_process(train_module, tmp_path, monkeypatch, estimator=None, params=None, frame=None):
+    """train.py's main() on the digits data (or `frame`): (evaluation report, the saved model as model_fn loads it)."""
     cfg = load_model(MODELS_DIR / "digits_classifier.yaml")
-    channels, _ = _channels(tmp_path, digits_frame(), cfg)
-    for name, folder in {**channels, "SM_MODEL_DIR": tmp_path / "model", "SM_OUTPUT_DIR": tmp_path / "out"}.items():
-        monkeypatch.setenv(name, str(folder))
-    monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(tmp_path / "out" / "data"))
-    argv = cfg.train_argv()
-    argv[argv.index("--estimator") + 1] = "xgboost.XGBClassifier"
-    params = {"n_estimators": 300, "max_depth": 3, "learning_rate": 0.3, "early_stopping_rounds": 5, "n_jobs": 2}
-    argv[argv.index("--estimator-params") + 1] = json.dumps(params)
-    assert train_module.main(argv) == 0, (tmp_path / "out" / "failure").read_text()
-    report = _report(tmp_path)
-    assert report["candidate"]["metrics"]["accuracy"] > 0.9
-    assert report["environment"]["xgboost"]
-    model = train_module.model_fn(str(tmp_path / "model"))
-    assert model["estimator"].best_iteration < 299  # stopped early on the validation channel
-    prediction = train_module.predict_fn(digits_frame().head(2)[list(cfg.features)], model)["predictions"]
-    assert [len(p["top_classes"]) for p in prediction] == [3, 3]
-
-
-# --- the serving predictor: the estimator compiled to ONNX, kept when it answers as the estimator does ----
-
-
-def _train_in_process(train_module, tmp_path, monkeypatch, estimator=None, params=None) -> tuple[dict, dict]:
-    """train.py's main() on the digits data: (evaluation report, the saved model as model_fn loads it)."""
-    cfg = load_model(MODELS_DIR / "digits_classifier.yaml")
-    channels, _ = _channels(tmp_path, digits_frame(), cfg)
+    channels, _ = _channels(tmp_path, digits_frame() if frame is None else frame, cfg)
     for name, folder in {**channels, "SM_MODEL_DIR": tmp_path / "model", "SM_OUTPUT_DIR": tmp_path / "out"}.items():
         monkeypatch.setenv(name, str(folder))
     monkeypatch.setenv("SM_OUTPUT_DATA_DIR", str(tmp_path / "out" / "data"))
@@ -226,6 +202,21 @@ def _train_in_process(train_module, tmp_path, monkeypatch, estimator=None, param
         argv[argv.index("--estimator-params") + 1] = json.dumps(params or {})
     assert train_module.main(argv) == 0, (tmp_path / "out" / "failure").read_text()
     return _report(tmp_path), train_module.model_fn(str(tmp_path / "model"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("xgboost") is None, reason="xgboost is not installed")
+def test_xgboost_classifier_with_early_stopping_on_validation(train_module, tmp_path, monkeypatch):
+    params = {"n_estimators": 300, "max_depth": 3, "learning_rate": 0.3, "early_stopping_rounds": 5, "n_jobs": 2}
+    report, model = _train_in_process(train_module, tmp_path, monkeypatch, "xgboost.XGBClassifier", params)
+    assert report["candidate"]["metrics"]["accuracy"] > 0.9
+    assert report["environment"]["xgboost"]
+    assert model["estimator"].best_iteration < 299  # stopped early on the validation channel
+    features = list(load_model(MODELS_DIR / "digits_classifier.yaml").features)
+    prediction = train_module.predict_fn(digits_frame().head(2)[features], model)["predictions"]
+    assert [len(p["top_classes"]) for p in prediction] == [3, 3]
+
+
+# --- the serving predictor: the estimator compiled to ONNX, kept when it answers as the estimator does ----
 
 
 @pytest.mark.parametrize(
@@ -304,24 +295,13 @@ def test_a_model_that_learned_missing_values_is_checked_with_them(train_module, 
     estimator does."""
     if estimator.startswith("xgboost.") and importlib.util.find_spec("xgboost") is None:
         pytest.skip("xgboost is not installed")
-    cfg = load_model(MODELS_DIR / "digits_classifier.yaml")
     frame = digits_frame()
     frame.loc[frame.index % 7 == 0, "pixel_20"] = None  # missing in training too: allow_missing
-    channels, _ = _channels(tmp_path, frame, cfg)
-    for name, folder in {**channels, "SM_MODEL_DIR": tmp_path / "model", "SM_OUTPUT_DIR": tmp_path / "out"}.items():
-        monkeypatch.setenv(name, str(folder))
-    argv = cfg.train_argv()
-    argv[argv.index("--estimator") + 1] = estimator
-    argv[argv.index("--estimator-params") + 1] = json.dumps(
-        {"max_iter": 20} if "Hist" in estimator else {"n_estimators": 20}
-    )
-    assert train_module.main(argv) == 0, (tmp_path / "out" / "failure").read_text()
-    report = _report(tmp_path)
-    model = train_module.model_fn(str(tmp_path / "model"))
+    params = {"max_iter": 20} if "Hist" in estimator else {"n_estimators": 20}
+    report, model = _train_in_process(train_module, tmp_path, monkeypatch, estimator, params, frame)
     assert model["allow_missing"] and report["serving"]["predictor"] == "onnxruntime", report["serving"]
-    assert report["serving"]["rows"] == 2 * (
-        len(frame) - report["data"]["train"]["rows"] + min(1000, report["data"]["train"]["rows"])
-    )
+    train_rows = report["data"]["train"]["rows"]
+    assert report["serving"]["rows"] == 2 * (len(frame) - train_rows + min(1000, train_rows))
     inference = sys.modules["inference"]
     X = inference.to_matrix(model, frame)
     X[::3, ::5] = float("nan")
