@@ -463,15 +463,17 @@ def _model_input(bundle: dict, data):
 
 def predict_values(bundle: dict, data):
     """Regression: one number per row (data: a matrix from to_matrix, a DataFrame, records or rows)."""
-    if "_session" in bundle:
-        return _session_call(bundle, data).reshape(-1).astype("float64")
+    out = _session_call(bundle, data) if "_session" in bundle else None
+    if out is not None:
+        return out.reshape(-1).astype("float64")
     return _estimator_call(bundle["estimator"].predict, _model_input(bundle, data))
 
 
 def predict_proba(bundle: dict, data):
     """Classification: probabilities, column j for `bundle['classes'][j]`."""
-    if "_session" in bundle:
-        return _session_call(bundle, data)
+    out = _session_call(bundle, data) if "_session" in bundle else None
+    if out is not None:
+        return out
     X = _model_input(bundle, data)
     estimator = bundle["estimator"]
     fast = _xgboost_proba(estimator) if type(estimator).__module__.startswith("xgboost") else None
@@ -508,12 +510,17 @@ def _xgboost_proba(estimator):
 
 
 def _session_call(bundle: dict, data):
-    """The ONNX graph's output for checked rows (float32 in, as XGBoost and scikit-learn's trees take them)."""
+    """The ONNX graph's output for checked rows (float32 in, as XGBoost and scikit-learn's trees take them);
+    None when a value is beyond float32's range, which only the estimator answers as it was judged."""
     import numpy as np
 
     matrix = data if type(data) is np.ndarray and data.dtype == np.float64 else to_matrix(bundle, data)
+    with np.errstate(over="ignore"):
+        narrow = matrix.astype(np.float32)
+    if np.isinf(narrow).any():  # to_matrix lets no infinity through: this one is an overflow
+        return None
     session, input_name, output_name = bundle["_session"]
-    return session.run([output_name], {input_name: matrix.astype(np.float32)})[0]
+    return session.run([output_name], {input_name: narrow})[0]
 
 
 def _estimator_call(method, X):

@@ -308,3 +308,15 @@ def test_a_model_that_learned_missing_values_is_checked_with_them(train_module, 
     served = inference.predict_proba(model, X)
     by_estimator = inference.predict_proba({k: v for k, v in model.items() if k != "_session"}, X)
     assert abs(served - by_estimator).max() <= train_module.ONNX_TOLERANCE
+
+
+def test_a_value_beyond_float32_is_answered_by_the_estimator(train_module, tmp_path, monkeypatch):
+    """The graph takes float32; 1e300 would become infinity there, so that request goes to the estimator."""
+    _, model = _train_in_process(train_module, tmp_path, monkeypatch)
+    inference = sys.modules["inference"]
+    rows = digits_frame().head(3)[list(model["features"])].to_numpy(dtype=float, copy=True)
+    rows[1, 10] = 1e300
+    estimator_only = {k: v for k, v in model.items() if k != "_session"}
+    assert "_session" in model
+    assert inference.predict_fn(rows, model) == inference.predict_fn(rows, estimator_only)
+    assert all(0 < p["top_classes"][0]["probability"] <= 1 for p in inference.predict_fn(rows, model)["predictions"])
