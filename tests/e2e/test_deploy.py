@@ -116,6 +116,7 @@ def test_approved_model_is_deployed_and_answers_top_3(stack, sagemaker, deployed
     assert asked["DataCaptureConfig"]["InitialSamplingPercentage"] == 100
     assert str(packages.served_package(sagemaker, MODEL).version) == version  # the registry's record
     assert str(packages.production_model(sagemaker, MODEL).version) == version  # what the training gate reads
+    assert packages.served_package(sagemaker, MODEL).predictor == "onnxruntime"  # train.py kept the ONNX graph
 
     rows = _rows(5)
     answers = predict(MODEL, rows, id_column="image_id")

@@ -59,6 +59,7 @@ def candidate(model, run, approval="Approved", manual=0, **kw):
         "description": "ridge regression on the diabetes study",
         "metrics_uri": f"s3://mlops-artifacts/evaluations/{model}/{run}.json",
         "training_data_uri": f"s3://mlops-artifacts/training/{model}/{run}/training_data.json",
+        "predictor": "onnxruntime",
     }
     return Candidate(**{**values, **kw})
 
@@ -85,6 +86,7 @@ def test_register_then_describe_shows_status_metadata_and_version(sm, ddb, table
     assert package.training_data_uri.endswith(f"/{model}/train-1/training_data.json")
     assert package.model_data_url == f"s3://mlops-artifacts/models/{model}/train-1/model.tar.gz"
     assert package.image.endswith("sklearn:1.5")
+    assert raw["CustomerMetadataProperties"]["predictor"] == package.predictor == "onnxruntime"
 
 
 def test_retry_of_a_run_returns_its_package_and_versions_count_up(sm, ddb, tables, model):

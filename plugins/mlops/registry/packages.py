@@ -8,7 +8,9 @@ hyphens, so `diabetes_progression` becomes group `diabetes-progression`. A packa
     MetadataProperties          CommitId = code revision, GeneratedBy = training job
     CustomerMetadataProperties  model, version (V<tag>.<manual>.<auto>), run, code-revision,
                                 training-job, training-data (the training manifest's URI),
-                                metric:<name>, data:<dataset> (see retrain.py)
+                                predictor (what serves it: onnxruntime or estimator, from the
+                                report's `serving` section), metric:<name>, data:<dataset>
+                                (see retrain.py)
     ModelMetrics                the evaluation report in S3, when there is one
     ModelPackageDescription     one line: version, description, gate reasons
 
@@ -79,6 +81,7 @@ class Candidate:
     repository: str = ""
     description: str = ""
     metrics_uri: str | None = None  # the evaluation report (JSON) in S3
+    predictor: str = ""  # what the handler predicts with: "onnxruntime" or "estimator" (train.py's report)
     content_types: tuple[str, ...] = ("text/csv", "application/json")
     response_types: tuple[str, ...] = ("text/csv", "application/json")
 
@@ -103,6 +106,7 @@ class ModelPackage:
     description: str = ""
     created: datetime | None = None
     endpoints: dict[str, str] = field(default_factory=dict)  # endpoint name -> endpoint config (record_deployment)
+    predictor: str = ""
 
     @classmethod
     def from_description(cls, d: dict) -> ModelPackage:
@@ -129,6 +133,7 @@ class ModelPackage:
             description=d.get("ModelPackageDescription", ""),
             created=d.get("CreationTime"),
             endpoints={k[len(ENDPOINT_PREFIX) :]: v for k, v in props.items() if k.startswith(ENDPOINT_PREFIX)},
+            predictor=props.get("predictor", ""),
         )
 
 
@@ -147,6 +152,7 @@ def _metadata(candidate: Candidate, version: Version) -> dict[str, str]:
         "code-revision": candidate.code_revision,
         "training-job": candidate.training_job,
         "training-data": candidate.training_data_uri,
+        "predictor": candidate.predictor,
     }
     for name, value in sorted(candidate.metrics.items()):
         props[METRIC_PREFIX + re.sub(r"[^\w.\-]", "_", name)] = repr(float(value))

@@ -151,6 +151,7 @@ def conclude(s3, sagemaker, dynamodb, *, settings, model, job: dict, prepared: d
         training_job=job["TrainingJobName"],
         description=model.description.strip().splitlines()[0],
         metrics_uri=report_uri,
+        predictor=(report.get("serving") or {}).get("predictor", ""),
     )
     production = packages.production_model(sagemaker, model.name)
     production_metrics = (report.get("production") or {}).get("metrics")
