@@ -43,12 +43,15 @@ def provision(endpoint: str, region: str, env: dict[str, str], credentials: dict
 def read_alerts(
     endpoint: str, region: str, wait_seconds: int = 1, credentials: dict[str, str] | None = None
 ) -> list[dict]:
-    """Drain the alerts inbox: each item has the SNS Subject and Message."""
+    """Drain the alerts inbox: each item has the SNS Subject and Message. Only the first receive waits
+    up to `wait_seconds` for an alert; once one has come, the rest are read without waiting (moto
+    delivers SNS to SQS as the publish returns), so draining does not end with an idle long poll."""
     c = clients(endpoint, region, credentials)
     url = c["sqs"].get_queue_url(QueueName=ALERTS_INBOX)["QueueUrl"]
     out = []
     while True:
-        resp = c["sqs"].receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_seconds)
+        wait = 0 if out else wait_seconds
+        resp = c["sqs"].receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=wait)
         msgs = resp.get("Messages", [])
         if not msgs:
             return out
