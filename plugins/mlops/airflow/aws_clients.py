@@ -14,10 +14,11 @@ def aws_clients(settings: Settings, *services: str) -> list:
 
 
 def aws_region(settings: Settings) -> str:
-    """The region of the connection (us-east-1 when it names none)."""
+    """The region the connection's session resolves (its region_name, else the environment's; us-east-1
+    when neither names one), without building a client only to ask it."""
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-    return AwsBaseHook(aws_conn_id=settings.aws_conn_id, client_type="sagemaker").conn_region_name or "us-east-1"
+    return AwsBaseHook(aws_conn_id=settings.aws_conn_id).get_session().region_name or "us-east-1"
 
 
 def s3_client(settings: Settings):
