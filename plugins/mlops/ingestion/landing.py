@@ -148,9 +148,8 @@ def claim(s3, *, raw_bucket: str, source: str, table: str, sha256: str, ds: str,
     except s3.exceptions.ClientError as err:
         if err.response["Error"]["Code"] not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
             raise
-        return content_owner(
-            s3, raw_bucket=raw_bucket, source=source, table=table, sha256=sha256
-        )  # another run claimed it first
+        # another run claimed it first: the content is theirs
+        return content_owner(s3, raw_bucket=raw_bucket, source=source, table=table, sha256=sha256)
     return entry
 
 
