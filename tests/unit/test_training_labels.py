@@ -125,9 +125,11 @@ def _request(s3, model, name: str, frame) -> dict:
 def _operator(request: dict, deferrable: bool):
     from mlops.airflow.training.operators import TrainingJobOperator
 
+    # print_log=False: the provider's log-tailing wait describes the job only every 30 s, its plain wait
+    # every check_interval (the DAG's train task is deferrable: the trigger polls every check_interval)
     return TrainingJobOperator(
         task_id="train", config=request, aws_conn_id="labels_test", wait_for_completion=True,
-        deferrable=deferrable, check_interval=1, check_if_job_exists=False,
+        deferrable=deferrable, check_interval=1, check_if_job_exists=False, print_log=False,
     )  # fmt: skip
 
 
