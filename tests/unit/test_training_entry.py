@@ -299,7 +299,14 @@ def test_a_model_that_learned_missing_values_is_checked_with_them(train_module, 
     frame.loc[frame.index % 7 == 0, "pixel_20"] = None  # missing in training too: allow_missing
     params = {"max_iter": 20} if "Hist" in estimator else {"n_estimators": 20}
     report, model = _train_in_process(train_module, tmp_path, monkeypatch, estimator, params, frame)
-    assert model["allow_missing"] and report["serving"]["predictor"] == "onnxruntime", report["serving"]
+    assert model["allow_missing"]
+    if "Hist" in estimator and report["serving"]["predictor"] == "estimator":
+        # skl2onnx 1.20 cannot write this model's missing-value attributes with numpy 2.4 (the Python 3.11
+        # lock): the conversion fails, is named, and the estimator serves; with numpy 2.5 it converts
+        assert report["serving"]["reason"].startswith("no ONNX conversion: "), report["serving"]
+        assert "_session" not in model
+        return
+    assert report["serving"]["predictor"] == "onnxruntime", report["serving"]
     train_rows = report["data"]["train"]["rows"]
     assert report["serving"]["rows"] == 2 * (len(frame) - train_rows + min(1000, train_rows))
     inference = sys.modules["inference"]
