@@ -447,11 +447,16 @@ def _frame_matrix(bundle: dict, frame, features: tuple):
 # --- predictions --------------------------------------------------------------------------------
 
 
-def _model_input(bundle: dict, data):
-    """The estimator's input: a matrix from to_matrix as is, anything else through to_matrix first."""
+def _checked_matrix(bundle: dict, data):
+    """A float64 matrix from to_matrix as is (already checked), anything else through to_matrix first."""
     import numpy as np
 
-    matrix = data if type(data) is np.ndarray and data.dtype == np.float64 else to_matrix(bundle, data)
+    return data if type(data) is np.ndarray and data.dtype == np.float64 else to_matrix(bundle, data)
+
+
+def _model_input(bundle: dict, data):
+    """The estimator's input: the checked matrix, as a DataFrame for models fit with feature names."""
+    matrix = _checked_matrix(bundle, data)
     if bundle.get("fit_with_feature_names") is None:  # a bundle straight from train.py's fit
         bundle["fit_with_feature_names"] = _fit_with_feature_names(bundle["estimator"])
     if bundle["fit_with_feature_names"]:
@@ -514,7 +519,7 @@ def _session_call(bundle: dict, data):
     None when a value is beyond float32's range, which only the estimator answers as it was judged."""
     import numpy as np
 
-    matrix = data if type(data) is np.ndarray and data.dtype == np.float64 else to_matrix(bundle, data)
+    matrix = _checked_matrix(bundle, data)
     with np.errstate(over="ignore"):
         narrow = matrix.astype(np.float32)
     if np.isinf(narrow).any():  # to_matrix lets no infinity through: this one is an overflow

@@ -266,7 +266,7 @@ def compile_for_serving(bundle: dict, frames: list) -> dict:
     if not agrees:
         return {"predictor": "estimator", "reason": "the ONNX graph's answers differ from the estimator's", **checked}
     bundle["onnx"] = dict(candidate["onnx"], checked=f"{checked['rows']} rows, max |difference| {difference:.3g}")
-    inference.attach_predictor(bundle)
+    bundle["_session"] = candidate["_session"]  # the session just checked: evaluation predicts with it
     return {"predictor": "onnxruntime", "onnx_bytes": len(bundle["onnx"]["model"]), **checked}
 
 
