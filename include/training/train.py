@@ -256,8 +256,11 @@ def compile_for_serving(bundle: dict, frames: list) -> dict:
     if "_session" not in candidate:
         return {"predictor": "estimator", "reason": loaded}
     got = np.asarray(predict(candidate, X), dtype=np.float64)
-    difference = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("inf")
-    if classification:
+    same_shape = got.shape == expected.shape  # else no comparison below broadcasts one against the other
+    difference = float(np.max(np.abs(got - expected))) if same_shape else float("inf")
+    if not same_shape:
+        agrees = False
+    elif classification:
         agrees = difference <= ONNX_TOLERANCE and bool((got.argmax(axis=1) == expected.argmax(axis=1)).all())
     else:
         agrees = bool(np.all(np.abs(got - expected) <= ONNX_TOLERANCE * np.maximum(1.0, np.abs(expected))))
